@@ -1,0 +1,1 @@
+"""The evcsms command line (click): serve, db, stations, tokens, users, simulate, demo."""

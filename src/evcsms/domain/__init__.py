@@ -1,0 +1,1 @@
+"""Pure domain logic (metering, tokens, money, model types): stdlib only."""

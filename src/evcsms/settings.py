@@ -1,0 +1,100 @@
+"""Settings from `EVCSMS_*` environment variables, overridden by `serve` flags.
+
+A missing or wrong setting fails at start with a message that names it
+(`SettingsError`), never later with a stack trace.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./evcsms.db"
+
+
+class UnknownStationPolicy(enum.StrEnum):
+    """What the gateway does with a station id it has never seen."""
+
+    REJECT = "reject"  # refuse at the handshake (default, secure)
+    PENDING = "pending"  # register it as pending; an operator accepts it
+    ACCEPT = "accept"  # register and accept it (demo and benchmarks only)
+
+
+class Role(enum.StrEnum):
+    ALL = "all"
+    GATEWAY = "gateway"
+    API = "api"
+    WORKER = "worker"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVCSMS_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8180, ge=1, le=65535)
+    unknown_stations: UnknownStationPolicy = UnknownStationPolicy.REJECT
+    admin_token: str | None = Field(default=None, min_length=16)
+    heartbeat_interval: int = Field(default=300, ge=10, le=86400)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    role: Role = Role.ALL
+    call_timeout: float = Field(default=30.0, gt=0, le=600)
+    message_log_keep: int = Field(default=2000, ge=10, description="frames kept per station")
+    message_log_days: int = Field(default=30, ge=1)
+    max_frame_bytes: int = Field(default=256 * 1024, ge=4096)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]!r})"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment plus explicit overrides (flags).
+
+    Overrides that are None are ignored so an absent flag falls back to the
+    environment variable.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        settings = Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError("EVCSMS_TLS_CERT and EVCSMS_TLS_KEY must be given together")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(settings, name)
+        if path is not None and not path.is_file():
+            raise SettingsError(f"EVCSMS_{name.upper()}: no such file: {path}")
+    return settings
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        lines.append(f"EVCSMS_{field.upper()} (--{field.replace('_', '-')}): {error['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

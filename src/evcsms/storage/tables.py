@@ -1,0 +1,243 @@
+"""ORM tables. One Alembic history (storage/migrations) creates exactly these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from evcsms.storage.types import DecimalText, JsonType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for big tables.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    registration: Mapped[str] = mapped_column(String(16), default="Accepted")
+    validation_mode: Mapped[str] = mapped_column(String(16), default="strict")
+    description: Mapped[str | None] = mapped_column(String(200))
+    vendor: Mapped[str | None] = mapped_column(String(50))
+    model: Mapped[str | None] = mapped_column(String(50))
+    serial_number: Mapped[str | None] = mapped_column(String(50))
+    firmware_version: Mapped[str | None] = mapped_column(String(50))
+    ocpp_version: Mapped[str | None] = mapped_column(String(8))
+    last_boot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    boot_reason: Mapped[str | None] = mapped_column(String(40))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_node: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Connector(Base):
+    """Live status of an EVSE connector. 1.6 connector N is stored as evse N, connector 1;
+    1.6 connector 0 (the whole station) as evse 0, connector 0."""
+
+    __tablename__ = "connectors"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    evse_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connector_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(24))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    vendor_error_code: Mapped[str | None] = mapped_column(String(50))
+    info: Mapped[str | None] = mapped_column(String(200))
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class IdToken(Base):
+    __tablename__ = "id_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(20), default="ISO14443")
+    status: Mapped[str] = mapped_column(String(16), default="Accepted")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    group_id: Mapped[str | None] = mapped_column(String(36))
+    max_concurrent_sessions: Mapped[int | None] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChargingSession(Base):
+    """A transaction. `id` is also the 1.6 transactionId; `transaction_ref` is the
+    station's own id (2.0.1 transactionId, or str(id) for 1.6)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("station_id", "transaction_ref"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    transaction_ref: Mapped[str] = mapped_column(String(64))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    connector_id: Mapped[int] = mapped_column(Integer)
+    id_token: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    meter_start_wh: Mapped[Decimal | None] = mapped_column(DecimalText())
+    meter_stop_wh: Mapped[Decimal | None] = mapped_column(DecimalText())
+    energy_wh: Mapped[Decimal] = mapped_column(DecimalText(), default=Decimal(0))
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    offline_start: Mapped[bool] = mapped_column(Boolean, default=False)
+    meter_anomalies: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+    last_seq_no: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __mapper_args__ = {"eager_defaults": False}
+
+
+Index("ix_sessions_station_started", ChargingSession.station_id, ChargingSession.started_at)
+
+
+class MeterValue(Base):
+    """One sampled value. `session_id` 0 means outside any session. The unique key makes a
+    re-sent MeterValues frame a no-op instead of double-counted energy."""
+
+    __tablename__ = "meter_values"
+    __table_args__ = (
+        UniqueConstraint(
+            "station_id", "session_id", "evse_id", "timestamp", "measurand", "phase",
+            "location", "context", name="uq_meter_values_sample",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    session_id: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    measurand: Mapped[str] = mapped_column(String(50))
+    phase: Mapped[str] = mapped_column(String(8), default="")
+    location: Mapped[str] = mapped_column(String(8), default="")
+    context: Mapped[str] = mapped_column(String(24), default="")
+    unit: Mapped[str | None] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(DecimalText())
+    signed_data: Mapped[str | None] = mapped_column(Text)
+
+
+class TransactionEvent(Base):
+    """2.0.1 TransactionEvent audit trail; (session, seq_no) unique drops re-sent events."""
+
+    __tablename__ = "transaction_events"
+    __table_args__ = (UniqueConstraint("session_id", "seq_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    seq_no: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(16))
+    trigger_reason: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StationEvent(Base):
+    """Everything else a station reports that is worth keeping: boots, firmware and log
+    status, security events, NotifyEvent, NotifyReport, DataTransfer."""
+
+    __tablename__ = "station_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+
+Index("ix_station_events_station_kind", StationEvent.station_id, StationEvent.kind, StationEvent.id)
+
+
+class Command(Base):
+    __tablename__ = "commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    status: Mapped[str] = mapped_column(String(16))
+    ocpp_action: Mapped[str | None] = mapped_column(String(40))
+    request: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index("ix_commands_station_created", Command.station_id, Command.created_at)
+
+
+class MessageLogEntry(Base):
+    """Every OCPP frame in and out, kept per station with bounded retention."""
+
+    __tablename__ = "message_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    direction: Mapped[str] = mapped_column(String(3))
+    message_type: Mapped[int | None] = mapped_column(Integer)
+    unique_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(50))
+    frame: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+Index("ix_message_log_station_id", MessageLogEntry.station_id, MessageLogEntry.id)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """API bearer tokens, stored as SHA-256 digests (the tokens are 256-bit random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
