@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVCSMS_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    database_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8180, ge=1, le=65535)
     unknown_stations: UnknownStationPolicy = UnknownStationPolicy.REJECT

@@ -17,13 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def create_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    `schema` (PostgreSQL only) puts every table in that schema via search_path.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    return create_async_engine(
+        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True,
+        connect_args=connect_args,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -78,11 +85,11 @@ def _ancestors(script: ScriptDirectory, heads: set[str]) -> set[str]:
     return seen
 
 
-def run_upgrade_blocking(url: str) -> None:
+def run_upgrade_blocking(url: str, schema: str | None = None) -> None:
     """`evcsms db upgrade`: migrate the database at `url`."""
 
     async def main() -> None:
-        engine = create_engine(url)
+        engine = create_engine(url, schema=schema)
         try:
             await upgrade(engine)
         finally:

@@ -61,6 +61,14 @@ class BatchWriter:
         self._queue.put_nowait(_Job(op, future, label))
         return await future
 
+    async def barrier(self) -> None:
+        """Return once everything queued before this call is committed."""
+
+        async def nothing(_conn: AsyncConnection) -> None:
+            return None
+
+        await self.submit(nothing, "barrier")
+
     def submit_nowait(self, op: Operation[Any], label: str = "") -> None:
         """Queue `op` without waiting (for best-effort records like the message log)."""
         if not self._closed:

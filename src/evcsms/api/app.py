@@ -1,0 +1,55 @@
+"""Build the FastAPI application over a running `Services` container.
+
+The app does not own the services: whoever built them (bootstrap, a test) closes them.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from evcsms import __version__
+from evcsms.api.deps import reject_nul
+from evcsms.api.errors import install_error_handlers
+from evcsms.api.routes import commands, health, id_tokens, messages, sessions, stations
+from evcsms.services.container import Services
+from evcsms.settings import Settings
+
+PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+REST API of **evcsms**, an EV charging station management system (OCPP 1.6J and 2.0.1).
+
+* Every endpoint except `GET /api/v1/health` needs `Authorization: Bearer <token>` with an
+  operator token.
+* Errors are `{"detail": "<message>"}`: 401 (no or bad token), 403 (wrong role),
+  404 (not found), 409 (already exists), 422 (invalid input).
+* Lists take `limit` (1..500, default 50) and `offset` and answer
+  `{"items": [...], "total": n, "limit": l, "offset": o}`.
+* Times are ISO 8601 in UTC. Energy is a JSON number in Wh (rounded to 0.001 Wh);
+  `energy_wh_exact` carries the exact value as a string.
+"""
+
+TAGS = [
+    {"name": "stations", "description": "Charging stations and their live state"},
+    {"name": "id tokens", "description": "Cards and tokens that may start charging"},
+    {"name": "sessions", "description": "Charging sessions (transactions)"},
+    {"name": "commands", "description": "Commands to stations, stored as records"},
+    {"name": "message log", "description": "Every OCPP frame in and out"},
+    {"name": "health", "description": "Liveness"},
+]
+
+
+def create_api(services: Services, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="evcsms API",
+        description=DESCRIPTION,
+        version=__version__,
+        openapi_tags=TAGS,
+        dependencies=[Depends(reject_nul)],
+    )
+    app.state.services = services
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (health, stations, id_tokens, sessions, commands, messages):
+        app.include_router(module.router, prefix=PREFIX)
+    return app

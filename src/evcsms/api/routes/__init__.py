@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each module exports an `APIRouter` named `router`."""

@@ -1,0 +1,148 @@
+"""The one place that picks implementations and wires them: settings -> services -> app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from evcsms.bus.memory import MemoryBus
+from evcsms.domain.clock import Clock, SystemClock
+from evcsms.services.commands import CommandService
+from evcsms.services.container import Services
+from evcsms.services.messagelog import MessageLog
+from evcsms.services.presence import Presence
+from evcsms.services.sessions import SessionService
+from evcsms.services.stations import StationService
+from evcsms.services.tokens import TokenService
+from evcsms.services.users import UserService
+from evcsms.settings import Settings
+from evcsms.storage.database import create_engine, upgrade
+from evcsms.storage.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class Node:
+    """A running node: its settings, services and name."""
+
+    settings: Settings
+    services: Services
+    name: str
+
+    async def close(self) -> None:
+        await close_services(self.services)
+
+
+async def build_services(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None
+) -> Services:
+    """Create engine, writer, bus and services; migrate SQLite (or when asked); start loops."""
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    if migrate if migrate is not None else settings.is_sqlite:
+        await upgrade(engine)
+    writer = BatchWriter(engine)
+    await writer.start()
+    bus = MemoryBus()
+    services = Services(
+        engine=engine, writer=writer, bus=bus, clock=clock,
+        stations=StationService(
+            engine, writer, bus, clock, unknown_policy=settings.unknown_stations.value,
+            heartbeat_interval=settings.heartbeat_interval,
+        ),
+        tokens=TokenService(engine, writer, clock),
+        sessions=SessionService(engine, writer, bus, clock),
+        commands=CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout),
+        presence=Presence(writer, clock),
+        message_log=MessageLog(
+            engine, writer, clock, keep=settings.message_log_keep, days=settings.message_log_days
+        ),
+        users=UserService(engine, writer, clock),
+    )
+    await services.presence.start()
+    await services.message_log.start()
+    if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
+        log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
+    return services
+
+
+async def close_services(services: Services) -> None:
+    await services.presence.close()
+    await services.message_log.close()
+    await services.bus.close()
+    await services.writer.close()
+    await services.engine.dispose()
+
+
+class Router:
+    """One port for both: WebSocket `/ocpp/...` to the gateway, everything else to the API."""
+
+    def __init__(self, gateway: Any, api: Any) -> None:
+        self.gateway = gateway
+        self.api = api
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith("/ocpp/"):
+            await self.gateway(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def build_app(services: Services, settings: Settings) -> Router:
+    """The node's ASGI app: the OCPP gateway and the REST API on one port."""
+    from evcsms.api.app import create_api
+    from evcsms.gateway.server import OcppGateway
+
+    gateway = OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout)
+    return Router(gateway, create_api(services, settings))
+
+
+def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> Any:
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "ws": "websockets-sansio",
+        "ws_max_size": settings.max_frame_bytes, "ws_per_message_deflate": False,
+        "lifespan": "on", "log_level": settings.log_level, "access_log": False,
+        "server_header": False,
+        "ssl_certfile": str(settings.tls_cert) if settings.tls_cert else None,
+        "ssl_keyfile": str(settings.tls_key) if settings.tls_key else None,
+    }
+    return uvicorn.Config(app, **(options | extra))
+
+
+async def serve(settings: Settings) -> None:
+    """Run one node until stopped (SIGINT/SIGTERM)."""
+    import uvicorn
+
+    services = await build_services(settings)
+    app = build_app(services, settings)
+    config = uvicorn_config(app, settings)
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        await app.gateway.registry.close_all()
+        await close_services(services)
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point: uvloop when available."""
+    import asyncio
+
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(settings))

@@ -1,0 +1,126 @@
+"""`evcsms demo` (what `make run` starts): a node on the embedded SQLite plus a simulated fleet.
+
+Registers demo stations (half OCPP 1.6J, half 2.0.1) with a password and demo
+RFID tokens, makes sure an operator token exists, prints the URLs and runs
+the server and the fleet in one process until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import click
+
+from evcsms.services import secrets
+from evcsms.services.container import Services
+from evcsms.services.errors import ConflictError
+from evcsms.settings import Settings
+
+DEMO_TAGS = ["DEMO-RFID-01", "DEMO-RFID-02", "DEMO-RFID-03", "DEMO-RFID-04"]
+
+
+@click.command()
+@click.option("--stations", default=4, show_default=True, help="Simulated stations")
+@click.option("--host", envvar="EVCSMS_HOST", default=None)
+@click.option("--port", envvar="EVCSMS_PORT", default=None, type=int)
+@click.option("--database-url", envvar="EVCSMS_DATABASE_URL", default=None)
+@click.option("--meter-interval", default=5.0, show_default=True, help="Seconds between samples")
+@click.option("--duration", default=None, type=float, help="Stop after S seconds (default: Ctrl-C)")
+def demo(stations: int, meter_interval: float, duration: float | None, **flags: Any) -> None:
+    """Start evcsms with a simulated fleet charging, and print the URLs to open."""
+    from evcsms.cli.main import settings_or_exit
+
+    settings = settings_or_exit(**flags)
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_demo(settings, stations, meter_interval, duration))
+
+
+async def _demo(
+    settings: Settings, count: int, meter_interval: float, duration: float | None
+) -> None:
+    from evcsms.bootstrap import build_services, close_services, serve
+    from evcsms.simulator.fleet import run_fleet
+
+    password = secrets.new_station_password()
+    services = await build_services(settings)
+    try:
+        ids16, ids201 = await _register(services, count, password)
+        token = settings.admin_token or await services.users.create(
+            f"demo-operator-{secrets.new_token()[:6]}", _operator()
+        )
+    finally:
+        await close_services(services)
+    _banner(settings, token, ids16 + ids201)
+    server = asyncio.create_task(serve(settings), name="server")
+    await _wait_for_port(settings.host, settings.port, server)
+    url = f"ws://{settings.host}:{settings.port}/ocpp"
+    common = {"duration": duration, "password": password, "meter_interval": meter_interval,
+              "id_tags": DEMO_TAGS}
+    fleets = [
+        run_fleet(url, len(ids16), "1.6", id_prefix="DEMO16-", progress=True, **common),
+        run_fleet(url, len(ids201), "2.0.1", id_prefix="DEMO201-", progress=False, seed=2, **common),
+    ]
+    try:
+        await asyncio.gather(*fleets)
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+
+
+async def _register(services: Services, count: int, password: str) -> tuple[list[str], list[str]]:
+    half = max(1, count // 2)
+    ids16 = [f"DEMO16-{i:04d}" for i in range(1, half + 1)]
+    ids201 = [f"DEMO201-{i:04d}" for i in range(1, max(1, count - half) + 1)]
+    for station_id in ids16 + ids201:
+        try:
+            await services.stations.create(station_id, password=password, description="demo")
+        except ConflictError:
+            await services.stations.update(station_id, password=password)
+    for tag in DEMO_TAGS:
+        try:
+            await services.tokens.create(tag, description="demo card")
+        except ConflictError:
+            pass
+    return ids16, ids201
+
+
+def _operator() -> Any:
+    from evcsms.services.users import UserRole
+
+    return UserRole.OPERATOR
+
+
+def _banner(settings: Settings, token: str, ids: list[str]) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo("")
+    click.echo("evcsms demo is starting")
+    click.echo(f"  API docs (OpenAPI):  {base}/docs")
+    click.echo(f"  Stations:            {base}/api/v1/stations")
+    click.echo(f"  Sessions:            {base}/api/v1/sessions")
+    click.echo(f"  OCPP endpoint:       ws://{settings.host}:{settings.port}/ocpp/<station_id>")
+    click.echo(f"  Operator API token:  {token}")
+    click.echo(f"  Try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/sessions")
+    click.echo(f"  Simulated stations:  {', '.join(ids)}")
+    click.echo(f"  Database:            {settings.database_url}")
+    click.echo("")
+
+
+async def _wait_for_port(host: str, port: int, server: asyncio.Task[None]) -> None:
+    for _ in range(200):
+        if server.done():
+            server.result()  # raises the server's start-up error
+            raise RuntimeError("server stopped during start-up")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"server did not start listening on {host}:{port}")

@@ -1,0 +1,147 @@
+"""Version-neutral commands a CSMS sends to a station, with their parameter rules.
+
+`protocol.commands` translates each into the CALL of the station's OCPP version.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class CommandName(enum.StrEnum):
+    REMOTE_START = "remote_start"
+    REMOTE_STOP = "remote_stop"
+    RESET = "reset"
+    UNLOCK_CONNECTOR = "unlock_connector"
+    CHANGE_AVAILABILITY = "change_availability"
+    TRIGGER_MESSAGE = "trigger_message"
+    GET_CONFIGURATION = "get_configuration"  # OCPP 1.6
+    CHANGE_CONFIGURATION = "change_configuration"  # OCPP 1.6
+    GET_VARIABLES = "get_variables"  # OCPP 2.0.1
+    SET_VARIABLES = "set_variables"  # OCPP 2.0.1
+    CLEAR_CACHE = "clear_cache"
+    DATA_TRANSFER = "data_transfer"
+
+
+ONLY_VERSION = {
+    CommandName.GET_CONFIGURATION: "1.6",
+    CommandName.CHANGE_CONFIGURATION: "1.6",
+    CommandName.GET_VARIABLES: "2.0.1",
+    CommandName.SET_VARIABLES: "2.0.1",
+}
+
+TRIGGERABLE = {
+    "BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+    "FirmwareStatusNotification", "DiagnosticsStatusNotification", "LogStatusNotification",
+    "TransactionEvent", "SignChargingStationCertificate",
+}
+
+
+class CommandParamsError(ValueError):
+    """The parameters do not fit the command; the message says which and why."""
+
+
+def _int(params: Mapping[str, Any], key: str, *, required: bool, minimum: int = 0) -> None:
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise CommandParamsError(f"{key} is required")
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise CommandParamsError(f"{key} must be an integer >= {minimum}")
+
+
+def _str(params: Mapping[str, Any], key: str, *, required: bool, max_len: int = 255) -> None:
+    value = params.get(key)
+    if value is None:
+        if required:
+            raise CommandParamsError(f"{key} is required")
+        return
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise CommandParamsError(f"{key} must be a non-empty string of at most {max_len} characters")
+
+
+def _one_of(params: Mapping[str, Any], key: str, allowed: set[str], default: str | None) -> None:
+    value = params.get(key, default)
+    if value not in allowed:
+        raise CommandParamsError(f"{key} must be one of {', '.join(sorted(allowed))}")
+
+
+def _variables(params: Mapping[str, Any], *, with_value: bool) -> None:
+    items = params.get("variables")
+    if not isinstance(items, list) or not items:
+        raise CommandParamsError("variables must be a non-empty list")
+    for item in items:
+        if not isinstance(item, dict):
+            raise CommandParamsError("each variable must be an object")
+        _str(item, "component", required=True, max_len=50)
+        _str(item, "variable", required=True, max_len=50)
+        if with_value:
+            _str(item, "value", required=True, max_len=1000)
+
+
+def _keys(params: Mapping[str, Any]) -> None:
+    keys = params.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise CommandParamsError("keys must be a list of configuration key names")
+
+
+_RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
+    CommandName.REMOTE_START: lambda p: (
+        _str(p, "id_token", required=True, max_len=36),
+        _int(p, "evse_id", required=False, minimum=1),
+    ),
+    CommandName.REMOTE_STOP: lambda p: _int(p, "session_id", required=True, minimum=1),
+    CommandName.RESET: lambda p: _one_of(p, "type", {"soft", "hard"}, "soft"),
+    CommandName.UNLOCK_CONNECTOR: lambda p: (
+        _int(p, "evse_id", required=True, minimum=1),
+        _int(p, "connector_id", required=False, minimum=1),
+    ),
+    CommandName.CHANGE_AVAILABILITY: lambda p: (
+        _int(p, "evse_id", required=False, minimum=0),
+        _one_of(p, "availability", {"operative", "inoperative"}, None),
+    ),
+    CommandName.TRIGGER_MESSAGE: lambda p: (
+        _one_of(p, "message", TRIGGERABLE, None),
+        _int(p, "evse_id", required=False, minimum=1),
+    ),
+    CommandName.GET_CONFIGURATION: _keys,
+    CommandName.CHANGE_CONFIGURATION: lambda p: (
+        _str(p, "key", required=True, max_len=50),
+        _str(p, "value", required=True, max_len=500),
+    ),
+    CommandName.GET_VARIABLES: lambda p: _variables(p, with_value=False),
+    CommandName.SET_VARIABLES: lambda p: _variables(p, with_value=True),
+    CommandName.CLEAR_CACHE: lambda p: None,
+    CommandName.DATA_TRANSFER: lambda p: (
+        _str(p, "vendor_id", required=True, max_len=255),
+        _str(p, "message_id", required=False, max_len=50),
+    ),
+}
+
+
+def check_command(name: str, params: Mapping[str, Any], ocpp_version: str | None) -> CommandName:
+    """Validate a command for a station of `ocpp_version` (None: version not known yet)."""
+    try:
+        command = CommandName(name)
+    except ValueError:
+        known = ", ".join(c.value for c in CommandName)
+        raise CommandParamsError(f"unknown command {name!r}; known: {known}") from None
+    only = ONLY_VERSION.get(command)
+    if only is not None and ocpp_version is not None and ocpp_version != only:
+        raise CommandParamsError(
+            f"{command.value} exists only in OCPP {only}; this station speaks {ocpp_version}"
+        )
+    _RULES[command](params)
+    return command
+
+
+ACCEPTING = {"Accepted", "Unlocked", "Scheduled", "AcceptedCanceled"}
+
+
+def answer_accepted(response: Mapping[str, Any]) -> bool:
+    """Whether a station's answer means yes: a status in ACCEPTING, or no status at all."""
+    status = response.get("status")
+    return status is None or status in ACCEPTING

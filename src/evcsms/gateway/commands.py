@@ -1,0 +1,50 @@
+"""Serve a command request from the bus for a station connected here: translate, CALL, report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from evcsms.bus.base import Message
+from evcsms.domain.commands import CommandName, CommandParamsError, answer_accepted
+from evcsms.domain.model import CommandStatus, OcppVersion
+from evcsms.gateway.session import CallErrorReceivedError, InvalidAnswerError, StationSession
+from evcsms.protocol.v16.commands import to_call as to_call_v16
+from evcsms.protocol.v201.commands import to_call as to_call_v201
+from evcsms.services.commands import CommandOutcome
+
+log = logging.getLogger(__name__)
+
+TRANSLATE = {OcppVersion.V16: to_call_v16, OcppVersion.V201: to_call_v201}
+
+
+async def execute(session: StationSession, message: Message, timeout: float) -> Message:
+    """Run one command on `session`; always answers with an outcome, never raises."""
+    command_id: str = message["id"]
+    try:
+        action, payload = TRANSLATE[session.version](CommandName(message["name"]), message["params"])
+    except (CommandParamsError, ValueError, KeyError) as exc:
+        return CommandOutcome(CommandStatus.FAILED, error=f"cannot translate: {exc}").to_message()
+    await session.services.commands.mark_sent(command_id, action, payload)
+    return (await _perform(session, action, payload, timeout)).to_message()
+
+
+async def _perform(
+    session: StationSession, action: str, payload: dict[str, Any], timeout: float
+) -> CommandOutcome:
+    def outcome(status: CommandStatus, **kw: Any) -> CommandOutcome:
+        return CommandOutcome(status, action, payload, **kw)
+
+    try:
+        answer = await session.call(action, payload, timeout)
+    except TimeoutError:
+        return outcome(CommandStatus.TIMED_OUT, error=f"no answer within {timeout:g} s")
+    except CallErrorReceivedError as exc:
+        return outcome(CommandStatus.FAILED, response={"code": exc.code, "description": exc.description},
+                       error=f"station answered CALLERROR {exc.code}: {exc.description}")
+    except InvalidAnswerError as exc:
+        return outcome(CommandStatus.FAILED, error=str(exc))
+    except ConnectionError:
+        return outcome(CommandStatus.FAILED, error="station disconnected before answering")
+    status = CommandStatus.ACCEPTED if answer_accepted(answer) else CommandStatus.REJECTED
+    return outcome(status, response=answer)

@@ -1,0 +1,229 @@
+"""OCPP `meterValue` arrays (1.6 and 2.0.1) -> domain `SampledValue`s.
+
+Both parsers return `ParsedMeterValues`:
+
+- `samples`: one `SampledValue` per numeric reading. The value and unit are kept as the
+  station sent them (only the 2.0.1 multiplier is applied). Converting to Wh is the
+  domain's job (`evcsms.domain.metering.normalise`). Optional fields the station left
+  out stay None; the domain knows the OCPP defaults.
+- `signed`: one `SignedReading` per piece of signed meter data, verbatim, for storage
+  and later verification (for example, German calibration law).
+
+OCPP 1.6 sends signed data as a separate sampledValue with format "SignedData". Its
+value is an opaque blob, not a number, so it never becomes a numeric sample. It is
+also copied into `signed_data` of the Raw sample in the same meterValue entry that has
+the same measurand, phase, location and context (absent fields count as their OCPP
+defaults). Its `SignedReading.value` is that Raw sample's value, or None if there is no
+such sample.
+
+OCPP 2.0.1 puts `signedMeterValue` on the numeric sample itself. It is kept as compact
+JSON in the sample's `signed_data` and in a `SignedReading`.
+
+Bad input raises ValueError naming the field, for example
+"meterValue[0].sampledValue[2].value: 'abc' is not a decimal number". The caller
+turns this into an OCPP CallError. JSON numbers become Decimal via their text
+(`Decimal(str(x))`), never through float arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from evcsms.domain.metering import REGISTER, SampledValue, SignedReading
+
+_V16_FORMATS = ("Raw", "SignedData")
+_MAX_MULTIPLIER = 30  # |10^x| beyond this is not a meter reading
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMeterValues:
+    samples: list[SampledValue]
+    signed: list[SignedReading]
+
+
+def parse_timestamp(raw: object, field: str = "timestamp") -> datetime:
+    """An ISO 8601 date-time ("Z" or an offset; naive means UTC) as an aware UTC datetime."""
+    if not isinstance(raw, str):
+        raise ValueError(f"{field}: expected an ISO 8601 date-time string, got {raw!r}")
+    text = raw.strip()
+    if text[-1:] == "z":
+        text = text[:-1] + "Z"
+    try:
+        if len(text) <= 10:  # a bare date has no time of day
+            raise ValueError
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{field}: {raw!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def parse_decimal(raw: object, field: str) -> Decimal:
+    """A finite Decimal from a JSON string, int or float (through its text, not float maths)."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
+        raise ValueError(f"{field}: expected a number, got {raw!r}")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"{field}: {raw!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ValueError(f"{field}: {raw!r} is not a finite number")
+    return value
+
+
+def parse_v16_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValues:
+    """Parse an OCPP 1.6 `meterValue` array (MeterValues, StopTransaction transactionData)."""
+    samples: list[SampledValue] = []
+    signed: list[SignedReading] = []
+    for i, entry in enumerate(_list(meter_value, "meterValue")):
+        where = f"meterValue[{i}]"
+        at = parse_timestamp(_dict(entry, where).get("timestamp"), f"{where}.timestamp")
+        raw: list[SampledValue] = []
+        blobs: list[SignedReading] = []
+        for j, sv in enumerate(_list(entry.get("sampledValue"), f"{where}.sampledValue")):
+            field = f"{where}.sampledValue[{j}]"
+            item = _v16_sampled_value(_dict(sv, field), at, field)
+            if isinstance(item, SignedReading):
+                blobs.append(item)
+            else:
+                raw.append(item)
+        paired_samples, paired_signed = _pair_signed(raw, blobs)
+        samples += paired_samples
+        signed += paired_signed
+    return ParsedMeterValues(samples, signed)
+
+
+def _v16_sampled_value(
+    sv: dict[str, Any], at: datetime, field: str
+) -> SampledValue | SignedReading:
+    f = _strings(sv, field, "context", "format", "measurand", "phase", "location", "unit")
+    fmt = f["format"] or "Raw"
+    if fmt not in _V16_FORMATS:
+        raise ValueError(f"{field}.format: {fmt!r} is neither Raw nor SignedData")
+    measurand = f["measurand"] or REGISTER
+    if fmt == "SignedData":
+        blob = sv.get("value")
+        if not isinstance(blob, str) or not blob:
+            raise ValueError(f"{field}.value: SignedData needs a non-empty string, got {blob!r}")
+        return SignedReading(
+            timestamp=at,
+            data=blob,
+            measurand=measurand,
+            unit=f["unit"],
+            phase=f["phase"],
+            location=f["location"],
+            context=f["context"],
+        )
+    return SampledValue(
+        timestamp=at,
+        value=parse_decimal(sv.get("value"), f"{field}.value"),
+        measurand=measurand,
+        unit=f["unit"],
+        phase=f["phase"],
+        location=f["location"],
+        context=f["context"],
+    )
+
+
+def _pair_signed(
+    raw: list[SampledValue], blobs: list[SignedReading]
+) -> tuple[list[SampledValue], list[SignedReading]]:
+    """Attach each 1.6 SignedData blob to the Raw sample it signs (see the module docstring)."""
+    data: dict[tuple[str | None, ...], str] = {}
+    for blob in blobs:
+        data.setdefault(_match_key(blob), blob.data)
+    values: dict[tuple[str | None, ...], Decimal] = {}
+    for sample in raw:
+        values.setdefault(_match_key(sample), sample.value)
+    samples = [replace(s, signed_data=data.get(_match_key(s))) for s in raw]
+    return samples, [replace(b, value=values.get(_match_key(b))) for b in blobs]
+
+
+def _match_key(x: SampledValue | SignedReading) -> tuple[str | None, ...]:
+    return (x.measurand, x.phase, x.location or "Outlet", x.context or "Sample.Periodic")
+
+
+def parse_v201_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValues:
+    """Parse an OCPP 2.0.1 `meterValue` array (MeterValues, TransactionEvent)."""
+    samples: list[SampledValue] = []
+    signed: list[SignedReading] = []
+    for i, entry in enumerate(_list(meter_value, "meterValue")):
+        where = f"meterValue[{i}]"
+        at = parse_timestamp(_dict(entry, where).get("timestamp"), f"{where}.timestamp")
+        for j, sv in enumerate(_list(entry.get("sampledValue"), f"{where}.sampledValue")):
+            field = f"{where}.sampledValue[{j}]"
+            sample = _v201_sample(_dict(sv, field), at, field)
+            samples.append(sample)
+            if sample.signed_data is not None:
+                signed.append(
+                    SignedReading(
+                        timestamp=at,
+                        data=sample.signed_data,
+                        value=sample.value,
+                        measurand=sample.measurand,
+                        unit=sample.unit,
+                        phase=sample.phase,
+                        location=sample.location,
+                        context=sample.context,
+                    )
+                )
+    return ParsedMeterValues(samples, signed)
+
+
+def _v201_sample(sv: dict[str, Any], at: datetime, field: str) -> SampledValue:
+    f = _strings(sv, field, "context", "measurand", "phase", "location")
+    value = parse_decimal(sv.get("value"), f"{field}.value")
+    unit: str | None = None
+    uom = sv.get("unitOfMeasure")
+    if uom is not None:
+        uom = _dict(uom, f"{field}.unitOfMeasure")
+        unit = _strings(uom, f"{field}.unitOfMeasure", "unit")["unit"]
+        multiplier = uom.get("multiplier", 0)
+        if isinstance(multiplier, bool) or not isinstance(multiplier, int):
+            raise ValueError(f"{field}.unitOfMeasure.multiplier: {multiplier!r} is not an integer")
+        if abs(multiplier) > _MAX_MULTIPLIER:
+            raise ValueError(f"{field}.unitOfMeasure.multiplier: {multiplier} is out of range")
+        value = value.scaleb(multiplier)
+    signed = sv.get("signedMeterValue")
+    if signed is not None:
+        signed = json.dumps(
+            _dict(signed, f"{field}.signedMeterValue"), separators=(",", ":"), ensure_ascii=False
+        )
+    return SampledValue(
+        timestamp=at,
+        value=value,
+        measurand=f["measurand"] or REGISTER,
+        unit=unit,
+        phase=f["phase"],
+        location=f["location"],
+        context=f["context"],
+        signed_data=signed,
+    )
+
+
+def _list(raw: object, field: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise ValueError(f"{field}: expected an array, got {type(raw).__name__}")
+    return raw
+
+
+def _dict(raw: object, field: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{field}: expected an object, got {type(raw).__name__}")
+    return raw
+
+
+def _strings(obj: dict[str, Any], field: str, *names: str) -> dict[str, str | None]:
+    """The optional string fields `names` of `obj`, None when absent."""
+    out: dict[str, str | None] = {}
+    for name in names:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{field}.{name}: expected a string, got {value!r}")
+        out[name] = value
+    return out

@@ -1,0 +1,124 @@
+"""Neutral commands (`domain.commands`) as OCPP 1.6 CALLs: `to_call(name, params)`.
+
+The parameters have been checked by `domain.commands.check_command` (and, for
+remote_stop, resolved to the station's `transaction_ref` by the command service).
+This module adds what only 1.6 forbids (2.0.1-only commands and trigger messages,
+the 20-character idTag) and, as a last guard, validates every payload it builds
+against the 1.6 request schema: a CALL it returns is one the station can accept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from ocpp.v16.enums import AvailabilityType, ResetType
+
+from evcsms.domain.commands import CommandName, CommandParamsError
+from evcsms.domain.model import OcppVersion
+from evcsms.protocol.context import Payload
+from evcsms.protocol.errors import OcppError
+from evcsms.protocol.validation import validate
+
+Params = dict[str, Any]
+
+# TriggerMessage.json's enum (ocpp's MessageTrigger also lists security-extension messages).
+TRIGGERABLE = frozenset({
+    "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+    "Heartbeat", "MeterValues", "StatusNotification",
+})
+ID_TAG_MAX = 20  # IdToken is CiString20Type in 1.6
+
+
+def _with(payload: Payload, **optional: Any) -> Payload:
+    """`payload` plus the optional fields that have a value."""
+    return payload | {key: value for key, value in optional.items() if value is not None}
+
+
+def _remote_start(p: Params) -> Payload:
+    id_tag = p.get("id_token")
+    if not isinstance(id_tag, str) or len(id_tag) > ID_TAG_MAX:
+        raise CommandParamsError(f"id_token must be at most {ID_TAG_MAX} characters in OCPP 1.6")
+    return _with({"idTag": id_tag}, connectorId=p.get("evse_id"))
+
+
+def _remote_stop(p: Params) -> Payload:
+    try:
+        return {"transactionId": int(p["transaction_ref"])}
+    except (KeyError, TypeError, ValueError):
+        raise CommandParamsError("transaction_ref must be a 1.6 (integer) transaction id") from None
+
+
+def _reset(p: Params) -> Payload:
+    return {"type": (ResetType.hard if p.get("type") == "hard" else ResetType.soft).value}
+
+
+def _unlock(p: Params) -> Payload:
+    return {"connectorId": p.get("evse_id")}
+
+
+def _availability(p: Params) -> Payload:
+    operative = p.get("availability") == "operative"
+    kind = AvailabilityType.operative if operative else AvailabilityType.inoperative
+    return {"connectorId": p.get("evse_id") or 0, "type": kind.value}
+
+
+def _trigger(p: Params) -> Payload:
+    message = p.get("message")
+    if message not in TRIGGERABLE:
+        allowed = ", ".join(sorted(TRIGGERABLE))
+        raise CommandParamsError(f"message must be one of {allowed} in OCPP 1.6")
+    return _with({"requestedMessage": message}, connectorId=p.get("evse_id"))
+
+
+def _get_configuration(p: Params) -> Payload:
+    return _with({}, key=p.get("keys") or None)  # no key: the station reports all
+
+
+def _change_configuration(p: Params) -> Payload:
+    return {"key": p.get("key"), "value": p.get("value")}
+
+
+def _clear_cache(p: Params) -> Payload:
+    return {}
+
+
+def _data_transfer(p: Params) -> Payload:
+    data = p.get("data")
+    if data is not None and not isinstance(data, str):
+        data = json.dumps(data, separators=(",", ":"))  # 1.6 data is a string
+    return _with({"vendorId": p.get("vendor_id")}, messageId=p.get("message_id"), data=data)
+
+
+def _only_201(p: Params) -> Payload:
+    raise CommandParamsError(
+        "this command is OCPP 2.0.1 only; use get_configuration/change_configuration on 1.6"
+    )
+
+
+_TRANSLATE: dict[CommandName, tuple[str, Callable[[Params], Payload]]] = {
+    CommandName.REMOTE_START: ("RemoteStartTransaction", _remote_start),
+    CommandName.REMOTE_STOP: ("RemoteStopTransaction", _remote_stop),
+    CommandName.RESET: ("Reset", _reset),
+    CommandName.UNLOCK_CONNECTOR: ("UnlockConnector", _unlock),
+    CommandName.CHANGE_AVAILABILITY: ("ChangeAvailability", _availability),
+    CommandName.TRIGGER_MESSAGE: ("TriggerMessage", _trigger),
+    CommandName.GET_CONFIGURATION: ("GetConfiguration", _get_configuration),
+    CommandName.CHANGE_CONFIGURATION: ("ChangeConfiguration", _change_configuration),
+    CommandName.CLEAR_CACHE: ("ClearCache", _clear_cache),
+    CommandName.DATA_TRANSFER: ("DataTransfer", _data_transfer),
+    CommandName.GET_VARIABLES: ("GetVariables", _only_201),
+    CommandName.SET_VARIABLES: ("SetVariables", _only_201),
+}
+
+
+def to_call(command: CommandName, params: Params) -> tuple[str, Payload]:
+    """The 1.6 action and payload for `command`; CommandParamsError if 1.6 cannot express it."""
+    action, build = _TRANSLATE[CommandName(command)]
+    payload = build(params)
+    try:
+        validate(OcppVersion.V16, action, payload)
+    except OcppError as exc:
+        raise CommandParamsError(f"{command} does not fit 1.6 {action}: {exc.description}") from None
+    return action, payload

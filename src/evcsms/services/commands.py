@@ -1,0 +1,173 @@
+"""Commands to stations: stored records, routed over the bus to the node holding the socket.
+
+Issue flow: store the record (pending) -> request on `station.<id>.command` ->
+the gateway on the holding node marks it sent, performs the CALL and answers
+-> the record gets its final status and the station's answer. No responder
+means the station is offline: the record fails at once, it is never lost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from evcsms.bus.base import Bus, NoRespondersError, RequestTimeoutError, station_subject
+from evcsms.domain.clock import Clock
+from evcsms.domain.commands import CommandName, CommandParamsError, check_command
+from evcsms.domain.model import CommandStatus
+from evcsms.services.errors import InvalidInputError, NotFoundError
+from evcsms.storage import tables as t
+from evcsms.storage.writer import BatchWriter
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What the gateway reports back for one command."""
+
+    status: CommandStatus
+    ocpp_action: str | None = None
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value, "ocpp_action": self.ocpp_action,
+            "request": self.request, "response": self.response, "error": self.error,
+        }
+
+
+class CommandService:
+    def __init__(
+        self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock, *,
+        call_timeout: float = 30.0,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._bus = bus
+        self._clock = clock
+        self._call_timeout = call_timeout
+
+    async def issue(
+        self, station_id: str, name: str, params: dict[str, Any], *, created_by: str | None = None
+    ) -> Any:
+        """Store and deliver a command; return the record with its final status."""
+        station = await self._station(station_id)
+        try:
+            command = check_command(name, params, station.ocpp_version)
+        except CommandParamsError as exc:
+            raise InvalidInputError(str(exc)) from None
+        params = await self._resolve(station_id, command, params)
+        command_id = str(uuid.uuid4())
+        now = self._clock.now()
+
+        async def create(conn: AsyncConnection) -> None:
+            await conn.execute(
+                t.Command.__table__.insert().values(
+                    id=command_id, station_id=station_id, name=command.value, params=params,
+                    status=CommandStatus.PENDING.value, created_by=created_by, created_at=now,
+                )
+            )
+
+        await self._writer.submit(create, "command-create")
+        outcome = await self._deliver(station_id, command_id, command, params)
+        await self.finish(command_id, outcome)
+        return await self.get(command_id)
+
+    async def _deliver(
+        self, station_id: str, command_id: str, command: CommandName, params: dict[str, Any]
+    ) -> CommandOutcome:
+        message = {"id": command_id, "name": command.value, "params": params}
+        try:
+            reply = await self._bus.request(
+                station_subject(station_id, "command"), message, timeout=self._call_timeout + 5
+            )
+        except NoRespondersError:
+            return CommandOutcome(CommandStatus.FAILED, error="station offline")
+        except RequestTimeoutError:
+            return CommandOutcome(CommandStatus.TIMED_OUT, error="no answer from the gateway")
+        return CommandOutcome(
+            CommandStatus(reply["status"]), reply.get("ocpp_action"), reply.get("request"),
+            reply.get("response"), reply.get("error"),
+        )
+
+    async def _resolve(
+        self, station_id: str, command: CommandName, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Add what translation needs: the station's own transaction id for remote_stop."""
+        if command is not CommandName.REMOTE_STOP:
+            return params
+        async with self._engine.connect() as conn:
+            ref = await conn.scalar(
+                select(t.ChargingSession.transaction_ref).where(
+                    t.ChargingSession.id == params["session_id"],
+                    t.ChargingSession.station_id == station_id,
+                )
+            )
+        if ref is None:
+            raise InvalidInputError(f"session {params['session_id']} is not on {station_id}")
+        return {**params, "transaction_ref": ref}
+
+    async def mark_sent(self, command_id: str, ocpp_action: str, request: dict[str, Any]) -> None:
+        now = self._clock.now()
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(t.Command)
+                .where(t.Command.id == command_id)
+                .values(
+                    status=CommandStatus.SENT.value, ocpp_action=ocpp_action, request=request,
+                    sent_at=now,
+                )
+            )
+
+        await self._writer.submit(op, "command-sent")
+
+    async def finish(self, command_id: str, outcome: CommandOutcome) -> None:
+        now = self._clock.now()
+        values: dict[str, Any] = {
+            "status": outcome.status.value, "response": outcome.response,
+            "error": outcome.error, "completed_at": now,
+        }
+        if outcome.ocpp_action:
+            values.update(ocpp_action=outcome.ocpp_action, request=outcome.request)
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(update(t.Command).where(t.Command.id == command_id).values(**values))
+
+        await self._writer.submit(op, "command-finish")
+        await self._bus.publish(
+            "events.command", {"id": command_id, "status": outcome.status.value}
+        )
+
+    async def get(self, command_id: str) -> Any:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(t.Command).where(t.Command.id == command_id))).first()
+        if row is None:
+            raise NotFoundError(f"command {command_id!r} not found")
+        return row
+
+    async def list(self, station_id: str, *, limit: int, offset: int) -> tuple[list[Any], int]:
+        where = t.Command.station_id == station_id
+        async with self._engine.connect() as conn:
+            total = await conn.scalar(select(func.count()).select_from(t.Command).where(where))
+            rows = await conn.execute(
+                select(t.Command).where(where).order_by(t.Command.created_at.desc())
+                .limit(limit).offset(offset)
+            )
+            return list(rows.all()), int(total or 0)
+
+    async def _station(self, station_id: str) -> Any:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.Station.id, t.Station.ocpp_version).where(t.Station.id == station_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(f"station {station_id!r} not found")
+        return row

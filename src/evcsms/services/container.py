@@ -1,0 +1,33 @@
+"""The set of services one node runs, built by `evcsms.bootstrap`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from evcsms.bus.base import Bus
+from evcsms.domain.clock import Clock
+from evcsms.services.commands import CommandService
+from evcsms.services.messagelog import MessageLog
+from evcsms.services.presence import Presence
+from evcsms.services.sessions import SessionService
+from evcsms.services.stations import StationService
+from evcsms.services.tokens import TokenService
+from evcsms.services.users import UserService
+from evcsms.storage.writer import BatchWriter
+
+
+@dataclass
+class Services:
+    engine: AsyncEngine
+    writer: BatchWriter
+    bus: Bus
+    clock: Clock
+    stations: StationService
+    tokens: TokenService
+    sessions: SessionService
+    commands: CommandService
+    presence: Presence
+    message_log: MessageLog
+    users: UserService

@@ -1,0 +1,96 @@
+"""Users (operators now, drivers later) and their API bearer tokens (stored hashed)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from evcsms.domain.clock import Clock
+from evcsms.services import secrets
+from evcsms.services.errors import ConflictError
+from evcsms.storage import tables as t
+from evcsms.storage.dialect import insert
+from evcsms.storage.writer import BatchWriter
+
+
+class UserRole(enum.StrEnum):
+    OPERATOR = "operator"
+    DRIVER = "driver"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    name: str
+    role: UserRole
+
+
+class UserService:
+    def __init__(self, engine: AsyncEngine, writer: BatchWriter, clock: Clock) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._clock = clock
+
+    async def create(self, name: str, role: UserRole, *, token: str | None = None) -> str:
+        """Create a user with an API token; return the token (shown once, stored hashed)."""
+        token = token or secrets.new_token()
+        now = self._clock.now()
+
+        async def op(conn: AsyncConnection) -> bool:
+            result = await conn.execute(
+                insert(conn, t.User)
+                .values(name=name, role=role.value, created_at=now)
+                .on_conflict_do_nothing()
+                .returning(t.User.id)
+            )
+            user_id = result.scalar_one_or_none()
+            if user_id is None:
+                return False
+            await conn.execute(
+                t.ApiToken.__table__.insert().values(
+                    user_id=user_id, token_hash=secrets.hash_token(token), label="initial",
+                    created_at=now,
+                )
+            )
+            return True
+
+        if not await self._writer.submit(op, "user-create"):
+            raise ConflictError(f"user {name!r} already exists")
+        return token
+
+    async def ensure_admin(self, token: str) -> bool:
+        """Make `token` the first operator's token unless that token exists (EVCSMS_ADMIN_TOKEN)."""
+        if await self.authenticate(token) is not None:
+            return False
+        async with self._engine.connect() as conn:
+            taken = await conn.scalar(select(t.User.id).where(t.User.name == "admin"))
+        name = "admin" if taken is None else f"admin-{secrets.hash_token(token)[:8]}"
+        await self.create(name, UserRole.OPERATOR, token=token)
+        return True
+
+    async def authenticate(self, token: str) -> Principal | None:
+        digest = secrets.hash_token(token)
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.User.id, t.User.name, t.User.role)
+                    .join(t.ApiToken, t.ApiToken.user_id == t.User.id)
+                    .where(t.ApiToken.token_hash == digest)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Principal(row.id, row.name, UserRole(row.role))
+
+    async def touch_token(self, token: str) -> None:
+        digest, now = secrets.hash_token(token), self._clock.now()
+
+        async def op(conn: AsyncConnection) -> None:
+            await conn.execute(
+                update(t.ApiToken).where(t.ApiToken.token_hash == digest).values(last_used_at=now)
+            )
+
+        self._writer.submit_nowait(op, "token-used")

@@ -1,0 +1,93 @@
+"""Electrical model of a charging session: power ramp/taper, per-phase currents and voltages."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+AC_TARGETS_W = (7400.0, 11000.0)  # 1 x 32 A and 3 x 16 A at 230 V
+NOMINAL_VOLTAGE = 230.0
+RAMP_SAMPLES = 3
+PHASES = ("L1", "L2", "L3")
+
+
+@dataclass(frozen=True)
+class MeterSample:
+    """One reading of a connector's meter."""
+
+    register_wh: int
+    power_w: float
+    currents_a: tuple[float, float, float]
+    voltages_v: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ChargeProfile:
+    """Power curve of one session: ramp up over a few samples, full power, taper at the end."""
+
+    target_w: float
+    phases: int
+    total_samples: int
+
+    def power_at(self, k: int, rng: random.Random) -> float:
+        """Power (W) during sample ``k`` (0-based) of ``total_samples``."""
+        ramp = min(1.0, (k + 1) / RAMP_SAMPLES)
+        taper_len = max(1, self.total_samples // 5)
+        remaining = self.total_samples - k
+        taper = 1.0 if remaining > taper_len else max(0.3, remaining / taper_len)
+        noise = 1.0 + rng.uniform(-0.02, 0.02)
+        return round(self.target_w * ramp * taper * noise, 1)
+
+
+def new_profile(rng: random.Random, session_seconds: tuple[float, float], meter_interval: float) -> ChargeProfile:
+    """A random session: 7.4 kW single phase or 11 kW three phase, random length."""
+    target = rng.choice(AC_TARGETS_W)
+    phases = 1 if target < 10_000 else 3
+    seconds = rng.uniform(*session_seconds)
+    return ChargeProfile(target, phases, max(1, round(seconds / meter_interval)))
+
+
+def sample(register_wh: float, power_w: float, phases: int, rng: random.Random) -> MeterSample:
+    """A meter reading for the given register and power, with plausible V and A per phase."""
+    volts = tuple(round(NOMINAL_VOLTAGE + rng.uniform(-3.0, 3.0), 1) for _ in PHASES)
+    per_phase_w = power_w / max(1, phases)
+    amps = tuple(round(per_phase_w / v, 2) if i < phases else 0.0 for i, v in enumerate(volts))
+    return MeterSample(int(register_wh), power_w, (amps[0], amps[1], amps[2]), (volts[0], volts[1], volts[2]))
+
+
+def sampled_values_16(s: MeterSample, context: str, *, full: bool = True) -> list[dict[str, str]]:
+    """OCPP 1.6 sampledValue list (values are strings)."""
+    values = [
+        {"value": str(s.register_wh), "context": context, "measurand": "Energy.Active.Import.Register",
+         "location": "Outlet", "unit": "Wh"},
+    ]
+    if not full:
+        return values
+    values.append({"value": f"{s.power_w:.1f}", "context": context, "measurand": "Power.Active.Import",
+                   "location": "Outlet", "unit": "W"})
+    for phase, amps in zip(PHASES, s.currents_a, strict=True):
+        values.append({"value": f"{amps:.2f}", "context": context, "measurand": "Current.Import",
+                       "phase": phase, "location": "Outlet", "unit": "A"})
+    for phase, volts in zip(PHASES, s.voltages_v, strict=True):
+        values.append({"value": f"{volts:.1f}", "context": context, "measurand": "Voltage",
+                       "phase": f"{phase}-N", "location": "Outlet", "unit": "V"})
+    return values
+
+
+def sampled_values_201(s: MeterSample, context: str, *, full: bool = True) -> list[dict[str, object]]:
+    """OCPP 2.0.1 sampledValue list (numeric values, unitOfMeasure objects)."""
+    values: list[dict[str, object]] = [
+        {"value": s.register_wh, "context": context, "measurand": "Energy.Active.Import.Register",
+         "location": "Outlet", "unitOfMeasure": {"unit": "Wh"}},
+    ]
+    if not full:
+        return values
+    values.append({"value": s.power_w, "context": context, "measurand": "Power.Active.Import",
+                   "location": "Outlet", "unitOfMeasure": {"unit": "W"}})
+    for phase, amps in zip(PHASES, s.currents_a, strict=True):
+        values.append({"value": amps, "context": context, "measurand": "Current.Import",
+                       "phase": phase, "location": "Outlet", "unitOfMeasure": {"unit": "A"}})
+    for phase, volts in zip(PHASES, s.voltages_v, strict=True):
+        values.append({"value": volts, "context": context, "measurand": "Voltage",
+                       "phase": f"{phase}-N", "location": "Outlet", "unitOfMeasure": {"unit": "V"}})
+    return values

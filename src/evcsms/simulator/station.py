@@ -1,0 +1,404 @@
+"""A virtual OCPP charging station: boot, heartbeats, charging connectors, remote commands, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+
+from websockets.exceptions import WebSocketException
+
+from evcsms.simulator.client import CallErrorReceived, ConnectionLost, JsonObject, OcppClient
+from evcsms.simulator.connector import (
+    Connector,
+    ConnectorRunner,
+    PlugIn,
+    SessionPattern,
+    wait_event,
+)
+from evcsms.simulator.handlers import Configuration, handlers_16, handlers_201
+from evcsms.simulator.messages import RFID_CARD, Clock, dialect_for, iso, utc_now
+from evcsms.simulator.stats import FleetStats
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ID_TAGS = ("SIMTAG01", "SIMTAG02", "SIMTAG03", "SIMTAG04", "SIMTAG05")
+DEFAULT_HEARTBEAT = 300.0
+
+
+class VirtualStation:
+    """One simulated charging station speaking OCPP 1.6J or 2.0.1 to ``f"{url}/{station_id}"``.
+
+    ``run()`` (or ``start()``) keeps it connected until ``stop()``; randomness comes from
+    ``rng`` (or ``seed``) and timestamps from ``now`` so runs are reproducible.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        station_id: str,
+        ocpp_version: str = "1.6",
+        *,
+        password: str | None = None,
+        connectors: int = 2,
+        meter_interval: float = 10.0,
+        time_scale: float = 1.0,
+        pattern: SessionPattern | None = None,
+        rng: random.Random | None = None,
+        seed: int = 0,
+        fault_probability: float = 0.0,
+        id_tags: Sequence[str] | None = None,
+        now: Clock = utc_now,
+        stats: FleetStats | None = None,
+        call_timeout: float = 30.0,
+        reconnect_base: float = 1.0,
+        reconnect_cap: float = 30.0,
+        boot_retry_cap: float = 5.0,
+        stop_grace: float = 5.0,
+        ping_interval: float | None = 20.0,
+    ) -> None:
+        self.url, self.station_id, self.ocpp_version = url, station_id, ocpp_version
+        self.password = password
+        self.dialect = dialect_for(ocpp_version)
+        self.rng = rng if rng is not None else random.Random(seed)  # noqa: S311 - simulation, not crypto
+        self.now = now
+        self.stats = stats if stats is not None else FleetStats()
+        self.meter_interval = meter_interval
+        self.time_scale = time_scale  # simulated seconds per real second (energy only)
+        self.pattern = pattern or SessionPattern()
+        self.id_tags: Sequence[str] = tuple(id_tags or DEFAULT_ID_TAGS)
+        self.fault_probability = fault_probability
+        self.heartbeat_interval = DEFAULT_HEARTBEAT
+        self.call_timeout, self.ping_interval = call_timeout, ping_interval
+        self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
+        self.boot_retry_cap, self.stop_grace = boot_retry_cap, stop_grace
+        self.connectors = [Connector(n, register_wh=float(self.rng.randrange(0, 2_000_000)))
+                           for n in range(1, connectors + 1)]
+        self.runners = [ConnectorRunner(c, self) for c in self.connectors]
+        self.config = self._make_config()
+        self._handlers = handlers_16(self) if ocpp_version == "1.6" else handlers_201(self)
+        self._client: OcppClient | None = None
+        self._online: OcppClient | None = None
+        self._cond = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._done = asyncio.Event()
+        self._done.set()
+        self._stopping = False
+        self._reset_kind: str | None = None
+        self._ever_connected = self._ever_booted = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def booted(self) -> bool:
+        return self._online is not None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def accepting_sessions(self) -> bool:
+        return self._online is not None and not self._stopping and self._reset_kind is None
+
+    @property
+    def authorize_remote(self) -> bool:
+        return self.config.get("AuthorizeRemoteTxRequests") == "true"
+
+    def start(self) -> None:
+        """Run the station in a task owned by this object (ended by ``stop``)."""
+        if self._main is None or self._main.done():
+            self._main = asyncio.create_task(self.run(), name=f"station-{self.station_id}")
+
+    async def run(self) -> None:
+        """Connect, boot and serve until ``stop()``; reconnects on its own."""
+        self._done.clear()
+        for runner in self.runners:
+            self._tasks.add(asyncio.create_task(runner.run(), name=f"{self.station_id}-c{runner.conn.connector_id}"))
+        try:
+            await self._connection_loop()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+            if self._client is not None:
+                await self._go_offline(self._client)
+            self._done.set()
+
+    async def stop(self) -> None:
+        """End open sessions (reason Local) while connected, then disconnect."""
+        self._stopping = True
+        self._wake.set()
+        for c in self.connectors:
+            c.wake.set()
+        if self._main is not None:
+            await asyncio.gather(self._main, return_exceptions=True)
+        await self._done.wait()
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def _connection_loop(self) -> None:
+        attempt, reason = 0, "PowerUp"
+        while not self._stopping:
+            client = await self._connect()
+            if client is None:
+                await self._backoff(attempt)
+                attempt += 1
+                continue
+            try:
+                outcome = await self._online_phase(client, reason)
+            except (ConnectionLost, TimeoutError):
+                outcome = "lost"
+            was_online = await self._go_offline(client)
+            if outcome == "reset":
+                attempt, reason = 0, "RemoteReset"
+            elif outcome == "lost" and not self._stopping:
+                self.stats.reconnects += 1
+                attempt, reason = (0 if was_online else attempt), "Unknown"
+                await self._backoff(attempt)
+                attempt += 1
+
+    async def _connect(self) -> OcppClient | None:
+        client = OcppClient(self.url, self.station_id, self.ocpp_version, password=self.password,
+                            handlers=self._handlers, call_timeout=self.call_timeout,
+                            ping_interval=self.ping_interval, on_close=self._wake.set)
+        try:
+            await client.connect()
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            log.info("%s: connect failed: %s", self.station_id, exc)
+            self.stats.connect_failures += 1
+            return None
+        self._client = client
+        if not self._ever_connected:
+            self._ever_connected = True
+            self.stats.connected += 1
+        return client
+
+    async def _backoff(self, attempt: int) -> None:
+        delay = min(self.reconnect_cap, self.reconnect_base * 2 ** min(attempt, 16))
+        self._wake.clear()
+        if not self._stopping:
+            await wait_event(self._wake, delay * self.rng.uniform(0.5, 1.0))
+
+    async def _go_offline(self, client: OcppClient) -> bool:
+        was_online = self._online is client
+        if was_online:
+            self._online = None
+            self.stats.online -= 1
+        if self._client is client:
+            self._client = None
+        await client.close()
+        return was_online
+
+    async def _online_phase(self, client: OcppClient, reason: str) -> str:
+        if not await self._boot(client, reason):
+            return "stop"
+        for c in self.connectors:
+            shown = self.dialect.connector_status(c.status)
+            await self._call(client, *self.dialect.status(c.connector_id, shown, c.error_code, iso(self.now())))
+            c.reported = shown
+        async with self._cond:
+            self._online = client
+            self.stats.online += 1
+            self._cond.notify_all()
+        return await self._serve(client)
+
+    async def _boot(self, client: OcppClient, reason: str) -> bool:
+        """BootNotification until Accepted (True); False if the station is stopped meanwhile."""
+        while not self._stopping:
+            resp = await self._call(client, *self.dialect.boot(reason, f"SN-{self.station_id}")) or {}
+            interval = resp.get("interval", 0)
+            interval = interval if isinstance(interval, int) else 0
+            if resp.get("status") == "Accepted":
+                self._accept_boot(interval)
+                return True
+            self._wake.clear()
+            if not self._stopping:
+                await wait_event(self._wake, min(max(float(interval), 1.0), self.boot_retry_cap))
+            if not client.connected:
+                raise ConnectionLost(f"{self.station_id}: closed while waiting to boot")
+        return False
+
+    def _accept_boot(self, interval: int) -> None:
+        self.heartbeat_interval = float(interval) if interval > 0 else DEFAULT_HEARTBEAT
+        self.config.values["HeartbeatInterval"] = str(int(self.heartbeat_interval))
+        if not self._ever_booted:
+            self._ever_booted = True
+            self.stats.booted += 1
+
+    async def _serve(self, client: OcppClient) -> str:
+        """Heartbeats until the connection drops, a reset is requested or the station stops."""
+        while True:
+            if self._stopping:
+                await self._end_sessions("Local")
+                return "stop"
+            if self._reset_kind is not None:
+                await self._end_sessions(self._reset_kind)
+                self._reset_kind = None
+                return "reset"
+            if not client.connected:
+                return "lost"
+            woke = await wait_event(self._wake, self.heartbeat_interval)
+            self._wake.clear()
+            if not woke:
+                await self._call(client, *self.dialect.heartbeat())
+
+    async def _end_sessions(self, reason: str) -> None:
+        busy = [c for c in self.connectors if not c.idle.is_set()]
+        for c in busy:
+            c.request_stop(reason)
+        try:
+            async with asyncio.timeout(self.stop_grace):
+                for c in busy:
+                    await c.idle.wait()
+        except TimeoutError:
+            log.warning("%s: sessions did not end within %.1fs", self.station_id, self.stop_grace)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    async def _call(self, client: OcppClient, action: str, payload: JsonObject) -> JsonObject | None:
+        """One CALL on a given connection; CALLERROR/timeout -> None, ConnectionLost propagates."""
+        self.stats.messages_sent += 1
+        try:
+            return await client.call(action, payload)
+        except (CallErrorReceived, TimeoutError) as exc:
+            self.stats.call_errors += 1
+            log.info("%s: %s failed: %r", self.station_id, action, exc)
+            return None
+
+    async def wait_online(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._online is not None)
+
+    async def send(self, action: str, payload: JsonObject) -> JsonObject | None:
+        """CALL once booted; if the connection drops, wait for the next one and send again."""
+        failed: OcppClient | None = None
+        while True:
+            client = await self._next_online(failed)
+            try:
+                return await self._call(client, action, payload)
+            except ConnectionLost:
+                failed = client
+
+    async def _next_online(self, failed: OcppClient | None) -> OcppClient:
+        """The booted connection, waiting for one other than ``failed``."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._online is not None and self._online is not failed)
+            assert self._online is not None
+            return self._online
+
+    # -- remote control (used by handlers) -----------------------------------------------------
+
+    def has_connector(self, connector_id: int) -> bool:
+        return 1 <= connector_id <= len(self.connectors)
+
+    def remote_start(self, id_tag: str, connector_id: int | None, *, remote_start_id: int | None = None,
+                     token_type: str = RFID_CARD) -> bool:
+        if not self.accepting_sessions or not id_tag:
+            return False
+        if connector_id is not None and connector_id > 0:
+            candidates = [self.connectors[connector_id - 1]] if self.has_connector(connector_id) else []
+        else:
+            candidates = self.connectors
+        conn = next((c for c in candidates if c.free), None)
+        if conn is None:
+            return False
+        conn.pending_start = PlugIn(id_tag, remote=True, remote_start_id=remote_start_id, token_type=token_type)
+        conn.wake.set()
+        return True
+
+    def remote_stop(self, tx_id: int | str) -> bool:
+        for c in self.connectors:
+            if c.session is not None and c.session.tx_id == tx_id:
+                c.request_stop("Remote")
+                return True
+        return False
+
+    def unlock(self, connector_id: int, *, stop_session: bool) -> str:
+        if not self.has_connector(connector_id):
+            return "unknown"
+        conn = self.connectors[connector_id - 1]
+        if conn.session is not None:
+            if not stop_session:
+                return "busy"
+            conn.request_stop("UnlockCommand")
+        return "unlocked"
+
+    def change_availability(self, connector_id: int, operative: bool) -> str:
+        if connector_id != 0 and not self.has_connector(connector_id):
+            return "Rejected"
+        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
+        for c in targets:
+            c.operative = operative
+        busy = any(not c.idle.is_set() for c in targets)
+        return "Scheduled" if busy and not operative else "Accepted"
+
+    async def report_availability(self) -> None:
+        for runner in self.runners:
+            await runner.apply_availability()
+            runner.conn.wake.set()
+
+    def request_reset(self, kind: str) -> None:
+        self._reset_kind = kind
+        self._wake.set()
+
+    async def send_triggered(self, message: str, connector_id: int | None) -> None:
+        client = self._client
+        if client is None:
+            return
+        if message == "BootNotification":
+            resp = await self._call(client, *self.dialect.boot("Triggered", f"SN-{self.station_id}")) or {}
+            if resp.get("status") == "Accepted" and isinstance(resp.get("interval"), int):
+                self._accept_boot(resp["interval"])
+        elif message == "Heartbeat":
+            await self._call(client, *self.dialect.heartbeat())
+        else:
+            for runner in self.runners:
+                if connector_id is None or runner.conn.connector_id == connector_id:
+                    await self._trigger_connector(client, runner, message)
+
+    async def _trigger_connector(self, client: OcppClient, runner: ConnectorRunner, message: str) -> None:
+        c, d, ts = runner.conn, self.dialect, iso(self.now())
+        if message == "StatusNotification":
+            await self._call(client, *d.status(c.connector_id, d.connector_status(c.status), c.error_code, ts))
+        elif c.session is not None and (message == "TransactionEvent" or self.ocpp_version == "1.6"):
+            await self._call(client, *d.update(c.session, runner.reading(), ts, trigger=True))
+        elif message == "MeterValues":
+            await self._call(client, *d.idle_meter(c.connector_id, runner.reading(), ts))
+
+    # -- configuration ----------------------------------------------------------------------------
+
+    def _make_config(self) -> Configuration:
+        values = {
+            "HeartbeatInterval": str(int(self.heartbeat_interval)),
+            "MeterValueSampleInterval": f"{self.meter_interval:g}",
+            "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage",
+            "NumberOfConnectors": str(len(self.connectors)),
+            "AuthorizeRemoteTxRequests": "false",
+            "StopTransactionOnInvalidId": "true",
+        }
+        return Configuration(values, frozenset({"NumberOfConnectors"}), self._apply_config)
+
+    def _set_heartbeat(self, seconds: float) -> None:
+        self.heartbeat_interval = seconds
+        self._wake.set()  # restart the heartbeat wait with the new interval
+
+    def _apply_config(self, key: str, value: str) -> bool:
+        numeric: dict[str, Callable[[float], None]] = {
+            "HeartbeatInterval": self._set_heartbeat,
+            "MeterValueSampleInterval": lambda v: setattr(self, "meter_interval", v),
+        }
+        if key not in numeric:
+            return True
+        try:
+            number = float(value)
+        except ValueError:
+            return False
+        if number <= 0:
+            return False
+        numeric[key](number)
+        return True

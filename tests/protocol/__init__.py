@@ -1,0 +1,1 @@
+"""Tests of evcsms.protocol, mirroring its tree."""
