@@ -46,18 +46,20 @@ from typing import Any, Protocol
 import httpx
 import psutil
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = "127.0.0.1"
 ALL_SERVERS = ("bare", "ocpp", "evcsms")
 IDLE_SERVERS = ("bare", "evcsms")  # the idle-memory target compares these two
-ADMIN_TOKEN = "bench-token"
+ADMIN_TOKEN = "bench-token-not-secret"  # evcsms requires at least 16 characters
 FD_HEADROOM = 256  # descriptors kept free for the interpreter, logs, the listener...
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 SAMPLE_EVERY = 0.5
 IDLE_SETTLE = 3.0
+BUSY_MACHINE_CORES = 0.25  # other processes' CPU above which a phase is flagged
 
 PERCENTILE_KEYS = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -342,35 +344,60 @@ async def running(spec: ServerSpec, workdir: Path) -> AsyncIterator[ServerProces
 # --------------------------------------------------------------------------- sampling
 
 
-class Sampler:
-    """Samples server RSS and server/client CPU in the background while a phase runs.
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (all processes, all cores)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
-    CPU is reported as the median over sampling intervals (in cores: 1.0 = one core busy),
-    which is the steady state of the phase rather than the connection storm at its start.
+
+def own_cpu_seconds() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+@dataclass
+class CpuSample:
+    at: float
+    server: float
+    client: float
+    machine: float
+
+    @classmethod
+    def take(cls, server: ServerProcess | None) -> CpuSample:
+        srv = server.cpu_seconds() if server else 0.0
+        return cls(time.monotonic(), srv, own_cpu_seconds(), busy_cpu_seconds())
+
+    def cores_since(self, prev: CpuSample) -> tuple[float, float, float]:
+        """(server, client, everything else) in cores over the interval since ``prev``."""
+        wall = max(self.at - prev.at, 1e-6)
+        srv = (self.server - prev.server) / wall
+        cli = (self.client - prev.client) / wall
+        rest = (self.machine - prev.machine) / wall - srv - cli
+        return srv, cli, max(rest, 0.0)
+
+
+class Sampler:
+    """Samples server RSS and CPU (server, client, other processes) while a phase runs.
+
+    CPU is the median over sampling intervals in cores (1.0 = one core busy): the steady
+    state of the phase rather than the connection storm at its start. "other" is whatever
+    else ran on the machine meanwhile; when it is high the figures are not trustworthy.
     """
 
     def __init__(self, server: ServerProcess) -> None:
         self.server = server
-        self.me = psutil.Process()
         self.peak_rss = 0
-        self.server_cpu: list[float] = []
-        self.client_cpu: list[float] = []
+        self.cores: list[tuple[float, float, float]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        prev = (time.monotonic(), self.server.cpu_seconds(), self._client_cpu())
+        prev = CpuSample.take(self.server)
         while True:
             await asyncio.sleep(SAMPLE_EVERY)
-            now = (time.monotonic(), self.server.cpu_seconds(), self._client_cpu())
-            wall = now[0] - prev[0]
-            self.server_cpu.append((now[1] - prev[1]) / wall)
-            self.client_cpu.append((now[2] - prev[2]) / wall)
+            now = CpuSample.take(self.server)
+            self.cores.append(now.cores_since(prev))
             self.peak_rss = max(self.peak_rss, self.server.rss())
             prev = now
-
-    def _client_cpu(self) -> float:
-        t = self.me.cpu_times()
-        return t.user + t.system
 
     def __enter__(self) -> Sampler:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -381,11 +408,28 @@ class Sampler:
             self._task.cancel()
 
     def figures(self) -> dict[str, float | None]:
+        def median(i: int) -> float | None:
+            return _round(statistics.median(c[i] for c in self.cores)) if self.cores else None
+
         return {
             "peak_rss_mb": round(self.peak_rss / 2**20, 1),
-            "server_cpu": _round(statistics.median(self.server_cpu or [math.nan])),
-            "client_cpu": _round(statistics.median(self.client_cpu or [math.nan])),
+            "server_cpu": median(0),
+            "client_cpu": median(1),
+            "other_cpu": median(2),
         }
+
+
+async def machine_quiet_check(seconds: float = 2.0) -> float:
+    """Cores busy with other processes before we start; warn when the machine is not idle."""
+    before = CpuSample.take(None)
+    await asyncio.sleep(seconds)
+    other = CpuSample.take(None).cores_since(before)[2]
+    if other > BUSY_MACHINE_CORES:
+        console.print(
+            f"[bold red]!! other processes are using {other:.2f} cores right now; "
+            f"the figures below will be lower than this machine can do."
+        )
+    return round(other, 2)
 
 
 # --------------------------------------------------------------------------- phases
@@ -495,7 +539,7 @@ async def bench_server(
                 result.setdefault("nofile", server.nofile_limit())
                 result[phase] = await PHASES[phase](load, server, args)
         except ServerUnavailable as exc:
-            console.print(f"[bold yellow]skipping {spec.name}: {exc}")
+            console.print(f"[bold yellow]skipping {spec.name}:[/] {escape(str(exc))}")
             result["error"] = str(exc).splitlines()[0]
             return result
         except TimeoutError:
@@ -503,7 +547,7 @@ async def bench_server(
             result[phase] = {"error": "timeout"}
             continue
         except Exception as exc:  # one broken phase must not lose the other figures
-            console.print(f"[bold red]{spec.name} {phase} failed: {exc!r}")
+            console.print(f"[bold red]{spec.name} {phase} failed:[/] {escape(repr(exc))}")
             result[phase] = {"error": repr(exc)}
             continue
         console.print(summary_line(phase, result[phase]))
@@ -518,10 +562,12 @@ def summary_line(phase: str, fig: dict[str, Any]) -> str:
             f"{fig['rss_after_mb']} MB = {fig['kb_per_conn']} KB/conn "
             f"(connected in {fig['connect_seconds']} s)"
         )
+    busy = (fig["other_cpu"] or 0.0) > BUSY_MACHINE_CORES
     return (
-        f"  {fig['msgs_per_s']:,.0f} msgs/s, p50/p95/p99 {fig['p50_ms']}/{fig['p95_ms']}/"
+        f"  {'[bold red]BUSY MACHINE, not trustworthy:[/] ' if busy else ''}"
+        f"{fig['msgs_per_s']:,.0f} msgs/s, p50/p95/p99 {fig['p50_ms']}/{fig['p95_ms']}/"
         f"{fig['p99_ms']} ms, errors {fig['errors']}, stations {fig['stations']}, "
-        f"CPU server {fig['server_cpu']} client {fig['client_cpu']}, "
+        f"CPU server {fig['server_cpu']} client {fig['client_cpu']} other {fig['other_cpu']}, "
         f"peak RSS {fig['peak_rss_mb']} MB"
     )
 
@@ -546,13 +592,13 @@ def results_table(results: dict[str, Any], args: argparse.Namespace) -> Table:
     table.add_column("server")
     for col in ("flood msgs/s", "flood p50/p95/p99 ms", "errors", "mix p50/p99 ms"):
         table.add_column(col, justify="right")
-    for col in ("idle KB/conn", "conns held", "flood CPU srv/client"):
+    for col in ("idle KB/conn", "conns held", "flood CPU srv/cli/other"):
         table.add_column(col, justify="right")
     for name, res in results.items():
         lat = "/".join(_fmt(_get(results, name, "flood", k), ".1f") for k in PERCENTILE_KEYS)
         held = res.get("idle", {}).get("connected") or _get(results, name, "flood", "stations")
         table.add_row(
-            res["label"] + (" [red](failed)" if "error" in res else ""),
+            res["label"] + (" [red](failed)" if "error" in res else "") + busy_mark(res),
             _fmt(_get(results, name, "flood", "msgs_per_s")),
             lat,
             _fmt(_get(results, name, "flood", "errors")),
@@ -560,10 +606,17 @@ def results_table(results: dict[str, Any], args: argparse.Namespace) -> Table:
             _fmt(_get(results, name, "idle", "kb_per_conn"), ".1f"),
             _fmt(None if held is None else float(held)),
             "/".join(
-                _fmt(_get(results, name, "flood", k), ".2f") for k in ("server_cpu", "client_cpu")
+                _fmt(_get(results, name, "flood", k), ".2f")
+                for k in ("server_cpu", "client_cpu", "other_cpu")
             ),
         )
     return table
+
+
+def busy_mark(res: dict[str, Any]) -> str:
+    """A red star when another process used the CPU during one of the server's phases."""
+    others = [ph.get("other_cpu") or 0.0 for ph in res.values() if isinstance(ph, dict)]
+    return " [red]*busy" if any(o > BUSY_MACHINE_CORES for o in others) else ""
 
 
 @dataclass
@@ -572,6 +625,7 @@ class Target:
     goal: str
     value: float | None
     passed: bool | None
+    fmt: str = ".2f"
 
     def verdict(self) -> str:
         return {True: "[green]PASS", False: "[red]MISS", None: "[dim]n/a"}[self.passed]
@@ -603,8 +657,8 @@ def evaluate_targets(results: dict[str, Any], args: argparse.Namespace) -> list[
                mix_p99, check(mix_p99, lambda v: v < TARGET_MIX_P99_MS)),
         Target("evcsms / bare KB per idle connection", f"<= {TARGET_IDLE_VS_BARE}", kb_ratio,
                check(kb_ratio, lambda v: v <= TARGET_IDLE_VS_BARE)),
-        Target("evcsms idle connections held", f"= {args.idle_stations}", held,
-               check(held, lambda v: v >= args.idle_stations)),
+        Target("evcsms idle connections held", f"= {args.idle_stations:,}", held,
+               check(held, lambda v: v >= args.idle_stations), ",.0f"),
     ]  # fmt: skip
 
 
@@ -615,7 +669,7 @@ def targets_table(targets: list[Target]) -> Table:
     table.add_column("measured", justify="right")
     table.add_column("", justify="center")
     for t in targets:
-        table.add_row(t.name, t.goal, _fmt(t.value, ".2f"), t.verdict())
+        table.add_row(t.name, t.goal, _fmt(t.value, t.fmt), t.verdict())
     return table
 
 
@@ -650,8 +704,9 @@ def client_loop() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
 # --------------------------------------------------------------------------- main
 
 
-async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+async def run_all(args: argparse.Namespace, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     load = import_load_module()
+    meta["other_cpu_at_start"] = await machine_quiet_check()
     specs = server_specs(args.database_url, workdir)
     results: dict[str, Any] = {}
     for name in args.only:
@@ -677,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     factory, _ = client_loop()
     with work_directory() as workdir, asyncio.Runner(loop_factory=factory) as runner:
-        results = runner.run(run_all(args, workdir))
+        results = runner.run(run_all(args, workdir, meta))
     targets = evaluate_targets(results, args)
     console.print(results_table(results, args))
     console.print(targets_table(targets))

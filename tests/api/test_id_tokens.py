@@ -34,6 +34,7 @@ async def test_invalid_input_is_422(client):
         ({"token": "T1", "status": "ConcurrentTx"}, "status: Input should be"),
         ({"token": "T1", "expires_at": "2027-01-01T00:00:00"}, "expires_at: Input should have timezone info"),
         ({"token": "T1", "max_concurrent_sessions": 0}, "max_concurrent_sessions: Input should be greater"),
+        ({"token": "T1", "expires_at": "9999-12-31T23:59:59-01:00"}, "expires_at: date is out of range"),
         ({"token": "x" * 37}, "token: String should have at most 36 characters"),
         ({"token": "T1", "description": "a\x00b"}, "description: must not contain NUL"),
     ]

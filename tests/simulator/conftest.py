@@ -19,6 +19,8 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from evcsms.simulator import SessionPattern, VirtualStation
+
 SCHEMAS = Path(ocpp.__file__).parent
 Reply = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -192,3 +194,57 @@ async def csms() -> AsyncIterator[FakeCsms]:
             task.cancel()
         await asyncio.gather(*fake.tasks, return_exceptions=True)
     assert fake.errors == [], fake.errors
+
+
+# -- helpers shared by the test modules -------------------------------------------------------
+
+FAST = SessionPattern(session_seconds=(0.25, 0.25), idle_seconds=(0.05, 0.1), fault_seconds=(0.05, 0.05))
+MANUAL = SessionPattern(session_seconds=(30.0, 30.0), auto_start=False)
+
+
+def make_station(csms: FakeCsms, version: str = "1.6", station_id: str = "CP1", **kw: Any) -> VirtualStation:
+    options: dict[str, Any] = {"connectors": 1, "meter_interval": 0.05, "pattern": FAST, "seed": 7,
+                               "time_scale": 600.0, "reconnect_base": 0.02, "reconnect_cap": 0.1,
+                               "boot_retry_cap": 0.05, "stop_grace": 2.0}
+    options.update(kw)
+    return VirtualStation(csms.url, station_id, version, **options)
+
+
+@contextlib.asynccontextmanager
+async def running(station: VirtualStation) -> AsyncIterator[VirtualStation]:
+    station.start()
+    try:
+        yield station
+    finally:
+        await station.stop()
+
+
+def status_trail(csms: FakeCsms, station: str = "CP1", connector: int = 1) -> list[str]:
+    """Actions in order, StatusNotifications of ``connector`` shown as ``S:<status>``, others dropped."""
+    trail = []
+    for r in csms.received:
+        if r.station != station:
+            continue
+        if r.action != "StatusNotification":
+            trail.append(r.action)
+            continue
+        conn = r.payload.get("connectorId") if "status" in r.payload else r.payload.get("evseId")
+        if conn == connector:
+            trail.append("S:" + r.payload.get("status", r.payload.get("connectorStatus", "?")))
+    return trail
+
+
+def collapse(trail: list[str]) -> list[str]:
+    """Runs of the same entry collapsed to one."""
+    return [a for i, a in enumerate(trail) if i == 0 or trail[i - 1] != a]
+
+
+def registers(values: list[dict[str, Any]]) -> list[float]:
+    return [float(v["value"]) for v in values if v.get("measurand") == "Energy.Active.Import.Register"]
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 3.0) -> None:
+    """Poll ``predicate`` until true (for state the fake CSMS does not see)."""
+    async with asyncio.timeout(within):
+        while not predicate():
+            await asyncio.sleep(0.01)

@@ -16,7 +16,8 @@ refuse NUL characters (PostgreSQL cannot store them).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
@@ -41,9 +42,7 @@ _MILLI = Decimal("0.001")
 
 def json_number(value: Decimal) -> int | float:
     """A Decimal as a JSON number: int when whole (exact at any size), else float."""
-    if value == value.to_integral_value():
-        return int(value)
-    return float(value)
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def wh_number(value: Decimal) -> int | float:
@@ -51,9 +50,7 @@ def wh_number(value: Decimal) -> int | float:
 
 
 WhNumber = Annotated[Decimal, PlainSerializer(wh_number, return_type=float, when_used="json")]
-JsonDecimal = Annotated[
-    Decimal, PlainSerializer(json_number, return_type=float, when_used="json")
-]
+JsonDecimal = Annotated[Decimal, PlainSerializer(json_number, return_type=float, when_used="json")]
 
 
 def _printable_id(value: str) -> str:
@@ -64,6 +61,18 @@ def _printable_id(value: str) -> str:
     return value
 
 
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date is out of range once converted to UTC") from None
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(description="ISO 8601 with a zone, e.g. 2027-01-01T00:00:00Z"),
+]
 StationId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=48),
@@ -86,14 +95,21 @@ TokenType = Literal[
 StoredTokenStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
+def _leaves(value: Any) -> Iterator[Any]:
+    """The scalars of a JSON-like value, dict keys included."""
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+        for key, item in value.items():
+            yield key
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _has_nul(value: Any) -> bool:
+    return any(isinstance(leaf, str) and "\x00" in leaf for leaf in _leaves(value))
 
 
 class InputModel(BaseModel):
@@ -234,7 +250,7 @@ class IdTokenCreate(InputModel):
     token: TokenText
     type: TokenType = "ISO14443"
     status: StoredTokenStatus = "Accepted"
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcDatetime | None = None
     group_id: TokenText | None = None
     max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] | None = None
     description: Description | None = None
@@ -243,7 +259,7 @@ class IdTokenCreate(InputModel):
 class IdTokenPatch(PatchModel):
     type: TokenType | None = None
     status: StoredTokenStatus | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcDatetime | None = None
     group_id: TokenText | None = None
     max_concurrent_sessions: Annotated[int, Field(ge=1, le=1000)] | None = None
     description: Description | None = None
@@ -329,6 +345,13 @@ class SessionDetail(SessionOut):
 class CommandRequest(InputModel):
     name: CommandName
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params", mode="after")
+    @classmethod
+    def _int64(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if any(isinstance(leaf, int) and not -(2**63) <= leaf < 2**63 for leaf in _leaves(value)):
+            raise ValueError("integers must fit in 64 bits")
+        return value
 
 
 class CommandOut(BaseModel):

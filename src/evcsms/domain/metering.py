@@ -14,12 +14,14 @@ How `session_energy` counts
    REGISTER_BACKWARDS. A unit that cannot be turned into Wh drops the sample and is
    reported as UNKNOWN_UNIT.
 2. Baseline distrust. If the first reading is 0 and a non-zero reading follows, take the
-   step from the last leading 0 to the first non-zero reading. If `offline_start` is set,
-   or that step takes no time, or its average power is above `max_plausible_power_w`, the
-   0 is not trusted (a station that started offline reports 0, not its real register).
+   step from the last leading 0 to the first non-zero reading. The 0 is not trusted (a
+   station that started offline reports 0, not its real register) if `offline_start` is
+   set, or `meter_start_wh` is above 0 (so the 0 is an early, clock-skewed
+   Transaction.Begin sample contradicting it), or that step takes no time, or its average
+   power is above `max_plausible_power_w`.
    This is reported as UNTRUSTED_ZERO_BASELINE, and the first non-zero reading becomes
    the baseline. If nothing tells us when a reading was taken, the power cannot be
-   judged and the 0 is trusted unless `offline_start` is set.
+   judged, so the 0 is trusted unless one of the other reasons applies.
 3. Counting. Energy is the sum of the positive steps between consecutive readings:
    - A step down is REGISTER_BACKWARDS (meter reset, replaced, or faulty). It adds
      nothing and counting continues from the lower value. Energy is never negative.
@@ -191,7 +193,7 @@ def register_readings(samples: Iterable[SampledValue]) -> list[tuple[datetime, D
 def _register_readings(
     samples: Iterable[SampledValue],
 ) -> tuple[list[tuple[datetime, Decimal]], list[MeterAnomaly]]:
-    unique = list(samples)  # repeated samples count once
+    unique = dict.fromkeys(samples)  # repeated samples count once
     candidates = [
         s for s in unique if s.measurand == REGISTER and (s.phase is None or s.phase in _PHASES)
     ]
@@ -206,9 +208,8 @@ def _register_readings(
         try:
             wh = normalise(s.value, s.unit, s.measurand)
         except ValueError as exc:
-            anomalies.append(
-                MeterAnomaly(AnomalyKind.UNKNOWN_UNIT, s.timestamp, f"{exc}; sample ignored")
-            )
+            detail = f"{exc}; reading of {_wh(s.value)} {s.unit} ignored"
+            anomalies.append(MeterAnomaly(AnomalyKind.UNKNOWN_UNIT, s.timestamp, detail))
             continue
         by_time.setdefault(s.timestamp, {}).setdefault(s.phase, []).append(wh)
     readings = [(at, v) for at in sorted(by_time) for v in _values_at(by_time[at], phases)]
@@ -258,14 +259,18 @@ def session_energy(
     kept = [s for s in samples if _in_window(s, started_at, stopped_at)]
     sampled, anomalies = _register_readings(kept)
     readings = [_Reading(at, wh, 1) for at, wh in sampled]
+    distrust_zero = "the session started while the station was offline" if offline_start else None
     if meter_start_wh is not None:
-        readings.append(_Reading(started_at, _as_decimal("meter_start_wh", meter_start_wh), 0))
+        start = _Reading(started_at, _as_decimal("meter_start_wh", meter_start_wh), 0)
+        readings.append(start)
+        if start.wh > 0:
+            distrust_zero = distrust_zero or f"meterStart says {_wh(start.wh)} Wh"
     if meter_stop_wh is not None:
         readings.append(_Reading(stopped_at, _as_decimal("meter_stop_wh", meter_stop_wh), 2))
     readings = _drop_negative(sorted(readings, key=_Reading.key), anomalies)
     if not readings:
         return EnergyResult(_ZERO, None, None, tuple(anomalies))
-    readings = _trusted_start(readings, offline_start, max_plausible_power_w, anomalies)
+    readings = _trusted_start(readings, distrust_zero, max_plausible_power_w, anomalies)
     energy, last = _count(readings, max_plausible_power_w, anomalies)
     anomalies.sort(key=lambda a: a.timestamp or _EARLIEST)  # stable: keeps reading order
     return EnergyResult(energy, readings[0].wh, last, tuple(anomalies))
@@ -288,7 +293,7 @@ def _drop_negative(readings: list[_Reading], anomalies: list[MeterAnomaly]) -> l
 
 
 def _trusted_start(
-    readings: list[_Reading], offline_start: bool, max_w: Decimal, anomalies: list[MeterAnomaly]
+    readings: list[_Reading], distrust: str | None, max_w: Decimal, anomalies: list[MeterAnomaly]
 ) -> list[_Reading]:
     """The readings from the trusted baseline on (rule 2 of the module docstring)."""
     if readings[0].wh != 0:
@@ -297,9 +302,7 @@ def _trusted_start(
     if first is None:
         return readings
     zero, nonzero = readings[first - 1], readings[first]
-    why = _implausible(zero, nonzero, max_w)
-    if offline_start:
-        why = "the session started while the station was offline"
+    why = distrust or _implausible(zero, nonzero, max_w)
     if why is None:
         return readings
     detail = (

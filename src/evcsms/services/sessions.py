@@ -106,7 +106,7 @@ class SessionService:
             session_id = await _insert_session(
                 conn, msg.station_id, f"pending-{uuid.uuid4()}", msg.connector_id, 1,
                 msg.id_tag, msg.timestamp, now, meter_start_wh=msg.meter_start_wh,
-                offline=offline,
+                offline=offline, auth_status=decision.status.value,
             )
             await conn.execute(
                 update(t.ChargingSession)
@@ -137,6 +137,10 @@ class SessionService:
             )
             if row is None:
                 await _unknown_stop(conn, msg, now)
+                return decision, False
+            if row.status == SessionStatus.COMPLETED.value:  # a re-sent stop: nothing changes
+                await insert_samples(conn, msg.station_id, row.id, row.evse_id, msg.samples)
+                await recompute_energy(conn, row.id)
                 return decision, False
             await insert_samples(conn, msg.station_id, row.id, row.evse_id, msg.samples)
             await conn.execute(
@@ -181,7 +185,14 @@ class SessionService:
             decision = None
             if msg.id_token:
                 decision = await decide_in(
-                    conn, msg.id_token, now, starting=msg.event_type == "Started"
+                    conn, msg.id_token, now, starting=msg.event_type == "Started",
+                    exclude_session=session_id,
+                )
+            if decision is not None and msg.event_type == "Started":
+                await conn.execute(
+                    update(t.ChargingSession)
+                    .where(t.ChargingSession.id == session_id)
+                    .values(auth_status=decision.status.value)
                 )
             new = await _record_event(conn, session_id, msg, now)
             if new:
@@ -244,7 +255,7 @@ async def recompute_energy(conn: AsyncConnection, session_id: int) -> None:
 async def _insert_session(
     conn: AsyncConnection, station_id: str, ref: str, evse_id: int, connector_id: int,
     id_token: str | None, started_at: datetime, now: datetime, *,
-    meter_start_wh: Decimal | None = None, offline: bool = False,
+    meter_start_wh: Decimal | None = None, offline: bool = False, auth_status: str | None = None,
 ) -> int:
     result = await conn.execute(
         t.ChargingSession.__table__.insert()
@@ -253,6 +264,7 @@ async def _insert_session(
             connector_id=connector_id, id_token=id_token, status=SessionStatus.ACTIVE.value,
             started_at=started_at, meter_start_wh=meter_start_wh, energy_wh=Decimal(0),
             offline_start=offline, meter_anomalies=[], created_at=now, updated_at=now,
+            auth_status=auth_status,
         )
         .returning(t.ChargingSession.id)
     )
@@ -331,6 +343,8 @@ async def _apply_event(
         values["offline_start"] = True
     if msg.evse_id and not row.evse_id:
         values["evse_id"] = msg.evse_id
+        if msg.connector_id:
+            values["connector_id"] = msg.connector_id
     if msg.id_token and not row.id_token:
         values["id_token"] = msg.id_token
     if row.last_seq_no is None or msg.seq_no > row.last_seq_no:

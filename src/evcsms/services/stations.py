@@ -130,7 +130,9 @@ class StationService:
                     )
                     .returning(t.Station.registration)
                 )
-            ).scalar_one()
+            ).scalar_one_or_none()
+            if registration is None:  # deleted by an operator while connected
+                return Registration.REJECTED.value
             await _add_event(conn, station_id, "boot", now, info.payload)
             return str(registration)
 

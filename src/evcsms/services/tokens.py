@@ -30,9 +30,9 @@ async def token_record(conn: AsyncConnection, token: str) -> TokenRecord | None:
 
 
 async def decide_in(
-    conn: AsyncConnection, token: str, now: datetime, *, starting: bool
+    conn: AsyncConnection, token: str, now: datetime, *, starting: bool, exclude_session: int = 0
 ) -> TokenDecision:
-    """The decision for `token`, counting its active sessions when a session starts."""
+    """The decision for `token`, counting its other active sessions when a session starts."""
     record = await token_record(conn, token)
     active = 0
     if starting and record is not None and record.max_concurrent_sessions is not None:
@@ -43,6 +43,8 @@ async def decide_in(
                 .where(
                     t.ChargingSession.id_token == token,
                     t.ChargingSession.status == SessionStatus.ACTIVE.value,
+                    t.ChargingSession.auth_status == TokenStatus.ACCEPTED.value,
+                    t.ChargingSession.id != exclude_session,
                 )
             )
             or 0

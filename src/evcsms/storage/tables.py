@@ -105,6 +105,7 @@ class ChargingSession(Base):
     evse_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
     id_token: Mapped[str | None] = mapped_column(String(36), index=True)
+    auth_status: Mapped[str | None] = mapped_column(String(16))  # token decision at start
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -145,7 +146,7 @@ class MeterValue(Base):
     phase: Mapped[str] = mapped_column(String(8), default="")
     location: Mapped[str] = mapped_column(String(8), default="")
     context: Mapped[str] = mapped_column(String(24), default="")
-    unit: Mapped[str | None] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String(20))
     value: Mapped[Decimal] = mapped_column(DecimalText())
     signed_data: Mapped[str | None] = mapped_column(Text)
 

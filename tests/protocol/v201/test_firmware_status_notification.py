@@ -12,7 +12,8 @@ async def ctx(services):
 
 async def test_each_status_is_kept_with_the_time_it_arrived(ctx, clock):
     for status in ("Downloading", "Installed"):
-        assert await call(firmware_status_notification, ctx, {"status": status, "requestId": 8}) == {}
+        payload = {"status": status, "requestId": 8}
+        assert await call(firmware_status_notification, ctx, payload) == {}
         clock.advance(60)
     rows = await ctx.services.stations.events(STATION, kind="firmware_status", limit=10)
     assert [(r.timestamp, r.payload["status"]) for r in rows] == [

@@ -145,11 +145,6 @@ async def test_no_authorization_token_is_not_looked_up(ctx):
     assert (await _session(ctx)).id_token is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SessionService.transaction_event inserts the session before counting the "
-    "token's active sessions, so a Started event counts itself",
-)
 async def test_concurrent_tx_only_for_a_second_session(ctx):
     await ctx.services.tokens.create("ONE", max_concurrent_sessions=1)
     token = {"idToken": "ONE", "type": "ISO14443"}

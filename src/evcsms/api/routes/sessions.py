@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 
 from evcsms.api.deps import Paging, ServicesDep, require_operator
-from evcsms.api.schemas import MeterValueOut, Page, SessionDetail, SessionOut
+from evcsms.api.schemas import MeterValueOut, Page, SessionDetail, SessionOut, UtcDatetime
 from evcsms.domain.model import SessionStatus
 from evcsms.services.errors import NotFoundError
 from evcsms.services.session_queries import SessionFilter, list_sessions
@@ -26,10 +25,10 @@ async def get_sessions(
     id_token: Annotated[str | None, Query(max_length=36)] = None,
     status: SessionStatus | None = None,
     started_after: Annotated[
-        AwareDatetime | None, Query(description="inclusive, ISO 8601 with a zone")
+        UtcDatetime | None, Query(description="inclusive, ISO 8601 with a zone")
     ] = None,
     started_before: Annotated[
-        AwareDatetime | None, Query(description="exclusive, ISO 8601 with a zone")
+        UtcDatetime | None, Query(description="exclusive, ISO 8601 with a zone")
     ] = None,
 ) -> Page[SessionOut]:
     where = SessionFilter(
