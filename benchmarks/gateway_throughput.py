@@ -110,6 +110,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--phases", default="flood,mix,idle", help="phases, comma separated")
     p.add_argument("--database-url", default=None, help="evcsms database (default: temp SQLite)")
     p.add_argument("--password", default=None, help="station password, if evcsms needs one")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each phase wait up to this many seconds for other processes to go idle",
+    )
     p.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = p.parse_args(argv)
     args.only = _csv_choice(p, args.only, ALL_SERVERS, "--only")
@@ -419,15 +425,27 @@ class Sampler:
         }
 
 
-async def machine_quiet_check(seconds: float = 2.0) -> float:
-    """Cores busy with other processes before we start; warn when the machine is not idle."""
+async def other_cores(seconds: float = 2.0) -> float:
+    """Cores used by processes other than ours over the next ``seconds``."""
     before = CpuSample.take(None)
     await asyncio.sleep(seconds)
-    other = CpuSample.take(None).cores_since(before)[2]
+    return CpuSample.take(None).cores_since(before)[2]
+
+
+async def wait_until_quiet(max_wait: float) -> float:
+    """Wait (at most ``max_wait`` s) for other processes to leave the CPU; warn if they don't."""
+    started = time.monotonic()
+    other = await other_cores()
+    if other > BUSY_MACHINE_CORES and max_wait > 0:
+        console.print(f"  waiting up to {max_wait:.0f} s: other processes use {other:.2f} cores")
+    while other > BUSY_MACHINE_CORES and time.monotonic() - started < max_wait:
+        other = await other_cores(5.0)
+    if max_wait > 0 and time.monotonic() - started > 10:
+        console.print(f"  waited {time.monotonic() - started:.0f} s for a quiet machine")
     if other > BUSY_MACHINE_CORES:
         console.print(
-            f"[bold red]!! other processes are using {other:.2f} cores right now; "
-            f"the figures below will be lower than this machine can do."
+            f"[bold red]!! other processes are using {other:.2f} cores; the figures of this "
+            f"phase will be lower than this machine can do (see --wait-quiet)."
         )
     return round(other, 2)
 
@@ -535,6 +553,7 @@ async def bench_server(
     for phase in phases_for(spec.name, args):
         console.rule(f"{spec.label}: {phase}")
         try:
+            await wait_until_quiet(args.wait_quiet)
             async with running(spec, workdir) as server:
                 result.setdefault("nofile", server.nofile_limit())
                 result[phase] = await PHASES[phase](load, server, args)
@@ -704,9 +723,8 @@ def client_loop() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
 # --------------------------------------------------------------------------- main
 
 
-async def run_all(args: argparse.Namespace, workdir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     load = import_load_module()
-    meta["other_cpu_at_start"] = await machine_quiet_check()
     specs = server_specs(args.database_url, workdir)
     results: dict[str, Any] = {}
     for name in args.only:
@@ -732,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     factory, _ = client_loop()
     with work_directory() as workdir, asyncio.Runner(loop_factory=factory) as runner:
-        results = runner.run(run_all(args, workdir, meta))
+        results = runner.run(run_all(args, workdir))
     targets = evaluate_targets(results, args)
     console.print(results_table(results, args))
     console.print(targets_table(targets))

@@ -80,7 +80,7 @@ async def test_detail_has_energy_and_meter_values(client, services, two_stations
     assert body["status"] == "completed"
     assert (body["meter_start_wh"], body["meter_stop_wh"]) == (1000, 1734.568)
     assert body["energy_wh"] == 734.568
-    assert Decimal(body["energy_wh_exact"]) == Decimal("734.5678")
+    assert body["energy_wh_exact"] == "734.5678"  # same text on SQLite and PostgreSQL
     assert body["stopped_at"] == "2026-03-02T09:02:00Z"
     assert body["stop_reason"] == "Local"
     assert body["meter_anomalies"] == []
@@ -94,6 +94,7 @@ async def test_detail_has_energy_and_meter_values(client, services, two_stations
     listed = (await client.get("/sessions")).json()["items"][0]
     assert "meter_values" not in listed
     assert listed["energy_wh"] == 734.568
+    assert '"energy_wh":734.568,' in (await client.get("/sessions")).text
 
 
 async def test_unknown_or_bad_session_id(client):

@@ -67,7 +67,9 @@ class FakeCsms:
 
     url: str = ""
     received: list[Received] = field(default_factory=list)
-    events: list[tuple[str, str, Any]] = field(default_factory=list)  # (station, kind, detail) in order
+    events: list[tuple[str, str, Any]] = field(
+        default_factory=list
+    )  # (station, kind, detail) in order
     replies: dict[str, Reply] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -88,8 +90,11 @@ class FakeCsms:
         return "1.6" if self.subprotocols.get(station) == "ocpp1.6" else "2.0.1"
 
     def calls(self, action: str | None = None, station: str | None = None) -> list[dict[str, Any]]:
-        return [r.payload for r in self.received
-                if (action is None or r.action == action) and (station is None or r.station == station)]
+        return [
+            r.payload
+            for r in self.received
+            if (action is None or r.action == action) and (station is None or r.station == station)
+        ]
 
     def actions(self, station: str | None = None) -> list[str]:
         return [r.action for r in self.received if station is None or r.station == station]
@@ -98,12 +103,15 @@ class FakeCsms:
         async with asyncio.timeout(within), self._changed:
             await self._changed.wait_for(predicate)
 
-    async def wait_calls(self, action: str, count: int = 1, station: str | None = None,
-                         within: float = 5.0) -> list[dict[str, Any]]:
+    async def wait_calls(
+        self, action: str, count: int = 1, station: str | None = None, within: float = 5.0
+    ) -> list[dict[str, Any]]:
         await self.wait_for(lambda: len(self.calls(action, station)) >= count, within)
         return self.calls(action, station)
 
-    async def call(self, station: str, action: str, payload: dict[str, Any], within: float = 5.0) -> list[Any]:
+    async def call(
+        self, station: str, action: str, payload: dict[str, Any], within: float = 5.0
+    ) -> list[Any]:
         """Send a CSMS-initiated CALL; returns the station's answer frame (checked against the schema)."""
         msg_id = f"csms-{next(self._ids)}"
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
@@ -112,7 +120,9 @@ class FakeCsms:
         async with asyncio.timeout(within):
             answer = await future
         if answer[0] == 3:
-            self.errors.extend(schema_errors(self.version(station), action, answer[2], response=True))
+            self.errors.extend(
+                schema_errors(self.version(station), action, answer[2], response=True)
+            )
         return answer
 
     async def drop(self, station: str) -> None:
@@ -120,7 +130,11 @@ class FakeCsms:
 
     def _default(self, station: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         v16 = self.version(station) == "1.6"
-        accepted = {"idTagInfo": {"status": "Accepted"}} if v16 else {"idTokenInfo": {"status": "Accepted"}}
+        accepted = (
+            {"idTagInfo": {"status": "Accepted"}}
+            if v16
+            else {"idTokenInfo": {"status": "Accepted"}}
+        )
         if action == "BootNotification":
             return {"status": "Accepted", "currentTime": now_z(), "interval": 300}
         if action == "Heartbeat":
@@ -147,7 +161,9 @@ class FakeCsms:
             await asyncio.sleep(self.answer_delay)
         self.inflight[station] -= 1
         try:
-            reply = self.replies.get(action, lambda s, p: self._default(s, action, p))(station, payload)
+            reply = self.replies.get(action, lambda s, p: self._default(s, action, p))(
+                station, payload
+            )
             answer: list[Any] = [3, msg_id, reply]
         except CallError as exc:
             answer = [4, msg_id, exc.code, exc.description, {"why": "test"}]
@@ -185,8 +201,9 @@ class FakeCsms:
 async def csms() -> AsyncIterator[FakeCsms]:
     fake = FakeCsms()
     server: Server
-    async with serve(fake.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"],
-                     compression=None) as server:
+    async with serve(
+        fake.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"], compression=None
+    ) as server:
         port = server.sockets[0].getsockname()[1]
         fake.url = f"ws://127.0.0.1:{port}/ocpp"
         yield fake
@@ -198,14 +215,26 @@ async def csms() -> AsyncIterator[FakeCsms]:
 
 # -- helpers shared by the test modules -------------------------------------------------------
 
-FAST = SessionPattern(session_seconds=(0.25, 0.25), idle_seconds=(0.05, 0.1), fault_seconds=(0.05, 0.05))
+FAST = SessionPattern(
+    session_seconds=(0.25, 0.25), idle_seconds=(0.05, 0.1), fault_seconds=(0.05, 0.05)
+)
 MANUAL = SessionPattern(session_seconds=(30.0, 30.0), auto_start=False)
 
 
-def make_station(csms: FakeCsms, version: str = "1.6", station_id: str = "CP1", **kw: Any) -> VirtualStation:
-    options: dict[str, Any] = {"connectors": 1, "meter_interval": 0.05, "pattern": FAST, "seed": 7,
-                               "time_scale": 600.0, "reconnect_base": 0.02, "reconnect_cap": 0.1,
-                               "boot_retry_cap": 0.05, "stop_grace": 2.0}
+def make_station(
+    csms: FakeCsms, version: str = "1.6", station_id: str = "CP1", **kw: Any
+) -> VirtualStation:
+    options: dict[str, Any] = {
+        "connectors": 1,
+        "meter_interval": 0.05,
+        "pattern": FAST,
+        "seed": 7,
+        "time_scale": 600.0,
+        "reconnect_base": 0.02,
+        "reconnect_cap": 0.1,
+        "boot_retry_cap": 0.05,
+        "stop_grace": 2.0,
+    }
     options.update(kw)
     return VirtualStation(csms.url, station_id, version, **options)
 
@@ -240,11 +269,13 @@ def collapse(trail: list[str]) -> list[str]:
 
 
 def registers(values: list[dict[str, Any]]) -> list[float]:
-    return [float(v["value"]) for v in values if v.get("measurand") == "Energy.Active.Import.Register"]
+    return [
+        float(v["value"]) for v in values if v.get("measurand") == "Energy.Active.Import.Register"
+    ]
 
 
 async def eventually(predicate: Callable[[], bool], within: float = 3.0) -> None:
     """Poll ``predicate`` until true (for state the fake CSMS does not see)."""
     async with asyncio.timeout(within):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling state nobody signals
             await asyncio.sleep(0.01)

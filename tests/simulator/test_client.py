@@ -25,7 +25,9 @@ from .conftest import CallError, FakeCsms
 pytestmark = pytest.mark.slow
 
 
-async def _client(csms: FakeCsms, station: str = "CP1", version: str = "1.6", **kw: Any) -> OcppClient:
+async def _client(
+    csms: FakeCsms, station: str = "CP1", version: str = "1.6", **kw: Any
+) -> OcppClient:
     client = OcppClient(csms.url, station, version, **kw)
     await client.connect()
     await csms.wait_for(lambda: quote(station, safe="") in csms.connections)
@@ -61,11 +63,17 @@ async def test_callerror_raises_with_code_description_details(csms: FakeCsms) ->
     client = await _client(csms)
     try:
         with pytest.raises(CallErrorReceived) as info:
-            await client.call("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"})
+            await client.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+            )
         assert await client.call("Heartbeat", {}) != {}  # the client keeps working after an error
     finally:
         await client.close()
-    assert (info.value.code, info.value.description) == ("PropertyConstraintViolation", "bad connector")
+    assert (info.value.code, info.value.description) == (
+        "PropertyConstraintViolation",
+        "bad connector",
+    )
     assert info.value.details == {"why": "test"}
 
 
@@ -80,7 +88,9 @@ async def test_only_one_call_outstanding(csms: FakeCsms) -> None:
     assert csms.max_inflight == 1
 
 
-async def test_handlers_answer_csms_calls_and_unknown_actions_get_not_implemented(csms: FakeCsms) -> None:
+async def test_handlers_answer_csms_calls_and_unknown_actions_get_not_implemented(
+    csms: FakeCsms,
+) -> None:
     seen: list[JsonObject] = []
 
     async def clear_cache(payload: JsonObject) -> JsonObject:

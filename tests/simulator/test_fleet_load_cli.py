@@ -25,9 +25,21 @@ def _closed_port_url() -> str:
 
 
 @pytest.mark.slow
-async def test_fleet_runs_stations_and_counts(csms: FakeCsms, capsys: pytest.CaptureFixture[str]) -> None:
-    stats = await run_fleet(csms.url, 3, "1.6", duration=0.8, passwords={"SIM0002": "pw2"}, password="pw",
-                            meter_interval=0.05, pattern=FAST, time_scale=600, progress=False)
+async def test_fleet_runs_stations_and_counts(
+    csms: FakeCsms, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stats = await run_fleet(
+        csms.url,
+        3,
+        "1.6",
+        duration=0.8,
+        passwords={"SIM0002": "pw2"},
+        password="pw",
+        meter_interval=0.05,
+        pattern=FAST,
+        time_scale=600,
+        progress=False,
+    )
     assert capsys.readouterr().out == ""
     assert set(csms.connections) == {"SIM0001", "SIM0002", "SIM0003"}
     assert stats.connected == stats.booted == 3 and stats.online == 0
@@ -42,8 +54,19 @@ async def test_fleet_runs_stations_and_counts(csms: FakeCsms, capsys: pytest.Cap
 async def test_cancelled_fleet_stops_sessions_cleanly(csms: FakeCsms) -> None:
     stats = FleetStats()
     pattern = FAST.__class__(session_seconds=(30, 30), idle_seconds=(0.01, 0.01))
-    task = asyncio.create_task(run_fleet(csms.url, 2, "2.0.1", duration=None, meter_interval=0.05, pattern=pattern,
-                                         progress=False, stats=stats, id_prefix="F"))
+    task = asyncio.create_task(
+        run_fleet(
+            csms.url,
+            2,
+            "2.0.1",
+            duration=None,
+            meter_interval=0.05,
+            pattern=pattern,
+            progress=False,
+            stats=stats,
+            id_prefix="F",
+        )
+    )
     await eventually(lambda: stats.sessions_active == 2)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -63,7 +86,10 @@ async def test_meter_flood_measures_answers_in_the_window(csms: FakeCsms, versio
     assert report.rate() > 0 and 0 < report.percentile(50) <= report.percentile(99)
     assert len(csms.calls("BootNotification")) == 4
     for station in csms.connections:
-        values = [registers(m["meterValue"][0]["sampledValue"])[0] for m in csms.calls("MeterValues", station)]
+        values = [
+            registers(m["meterValue"][0]["sampledValue"])[0]
+            for m in csms.calls("MeterValues", station)
+        ]
         assert values == sorted(values) and len(set(values)) == len(values)
     assert len(meter[0]["meterValue"][0]["sampledValue"]) == 8
 
@@ -83,11 +109,17 @@ async def test_meter_flood_counts_callerrors_and_failed_connections(csms: FakeCs
 
 @pytest.mark.slow
 async def test_realistic_mix_sends_a_mix(csms: FakeCsms) -> None:
-    report = await realistic_mix(csms.url, 5, "1.6", duration=0.6, per_station_interval=0.01, warmup=0.05)
+    report = await realistic_mix(
+        csms.url, 5, "1.6", duration=0.6, per_station_interval=0.01, warmup=0.05
+    )
     counts = Counter(r.action for r in csms.received if r.action != "BootNotification")
     assert report.stations_connected == 5 and report.errors == 0 and report.messages > 50
     total = sum(counts.values())
-    assert counts["MeterValues"] / total > 0.6 and counts["Heartbeat"] > 0 and counts["StatusNotification"] > 0
+    assert (
+        counts["MeterValues"] / total > 0.6
+        and counts["Heartbeat"] > 0
+        and counts["StatusNotification"] > 0
+    )
     assert set(csms.connections) == {f"MIX{i:04d}" for i in range(1, 6)}
 
 
@@ -112,20 +144,53 @@ def test_simulate_command_wires_options(monkeypatch: pytest.MonkeyPatch) -> None
         return kw["stats"]
 
     monkeypatch.setattr(cli_module, "run_fleet", fake_run_fleet)
-    result = CliRunner().invoke(cli_module.simulate, [
-        "--url", "ws://csms/ocpp", "--stations", "3", "--ocpp", "2.0.1", "--duration", "5", "--password", "pw",
-        "--id-prefix", "DEMO", "--meter-interval", "2", "--faults", "0.1", "--seed", "9", "--quiet"])
+    result = CliRunner().invoke(
+        cli_module.simulate,
+        [
+            "--url",
+            "ws://csms/ocpp",
+            "--stations",
+            "3",
+            "--ocpp",
+            "2.0.1",
+            "--duration",
+            "5",
+            "--password",
+            "pw",
+            "--id-prefix",
+            "DEMO",
+            "--meter-interval",
+            "2",
+            "--faults",
+            "0.1",
+            "--seed",
+            "9",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "simulation summary" in result.output and "0 / 3 of 3" in result.output
-    assert seen == {"url": "ws://csms/ocpp", "stations": 3, "version": "2.0.1", "duration": 5.0, "password": "pw",
-                    "id_prefix": "DEMO", "meter_interval": 2.0, "fault_probability": 0.1, "seed": 9,
-                    "progress": False, "stats": seen["stats"]}
+    assert seen == {
+        "url": "ws://csms/ocpp",
+        "stations": 3,
+        "version": "2.0.1",
+        "duration": 5.0,
+        "password": "pw",
+        "id_prefix": "DEMO",
+        "meter_interval": 2.0,
+        "fault_probability": 0.1,
+        "seed": 9,
+        "progress": False,
+        "stats": seen["stats"],
+    }
 
 
 @pytest.mark.slow
 def test_simulate_against_an_unreachable_csms_prints_a_summary() -> None:
-    result = CliRunner().invoke(cli_module.simulate, ["--url", _closed_port_url(), "--stations", "2",
-                                                      "--duration", "0.3", "--quiet"])
+    result = CliRunner().invoke(
+        cli_module.simulate,
+        ["--url", _closed_port_url(), "--stations", "2", "--duration", "0.3", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     assert "0 / 0 of 2" in result.output
     bad = CliRunner().invoke(cli_module.simulate, ["--ocpp", "1.5"])

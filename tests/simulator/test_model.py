@@ -36,7 +36,9 @@ def test_profile_ramps_and_tapers_within_target(seed: int, minutes: float) -> No
 def test_sample_currents_match_power(register: float, power: float, phases: int) -> None:
     s = sample(register, power, phases, random.Random(1))
     assert s.register_wh == int(register)
-    assert sum(a * v for a, v in zip(s.currents_a, s.voltages_v, strict=True)) == pytest.approx(power, rel=0.01, abs=5)
+    assert sum(a * v for a, v in zip(s.currents_a, s.voltages_v, strict=True)) == pytest.approx(
+        power, rel=0.01, abs=5
+    )
     assert all(a == 0.0 for a in s.currents_a[phases:])
 
 
@@ -47,29 +49,66 @@ def test_iso_is_utc_with_z() -> None:
         iso(datetime(2025, 3, 1))  # noqa: DTZ001 - the naive value is the point
 
 
-@given(version=st.sampled_from(["1.6", "2.0.1"]), register=st.integers(0, 10**9),
-       power=st.floats(0, 22_000), reason=st.sampled_from(["EVDisconnected", "Local", "Remote", "HardReset",
-                                                          "SoftReset", "UnlockCommand", "DeAuthorized"]))
-def test_transaction_payloads_are_schema_valid(version: str, register: int, power: float, reason: str) -> None:
+@given(
+    version=st.sampled_from(["1.6", "2.0.1"]),
+    register=st.integers(0, 10**9),
+    power=st.floats(0, 22_000),
+    reason=st.sampled_from(
+        [
+            "EVDisconnected",
+            "Local",
+            "Remote",
+            "HardReset",
+            "SoftReset",
+            "UnlockCommand",
+            "DeAuthorized",
+        ]
+    ),
+)
+def test_transaction_payloads_are_schema_valid(
+    version: str, register: int, power: float, reason: str
+) -> None:
     d = dialect_for(version)
     rng = random.Random(register)
-    s = Session(1, "TAG1", ChargeProfile(11000.0, 3, 10), tx_id=d.local_tx_id(rng) or 1234, stop_reason=reason)
+    s = Session(
+        1,
+        "TAG1",
+        ChargeProfile(11000.0, 3, 10),
+        tx_id=d.local_tx_id(rng) or 1234,
+        stop_reason=reason,
+    )
     m = sample(register, power, 3, rng)
-    for action, payload in (d.start(s, m, TS), d.update(s, m, TS), d.update(s, m, TS, trigger=True),
-                            d.end(s, m, TS), d.idle_meter(2, m, TS), d.authorize("TAG1", "ISO14443"),
-                            d.boot("PowerUp", "SN-" + "X" * 40), d.heartbeat(),
-                            d.status(1, d.connector_status("Charging"), "NoError", TS)):
+    for action, payload in (
+        d.start(s, m, TS),
+        d.update(s, m, TS),
+        d.update(s, m, TS, trigger=True),
+        d.end(s, m, TS),
+        d.idle_meter(2, m, TS),
+        d.authorize("TAG1", "ISO14443"),
+        d.boot("PowerUp", "SN-" + "X" * 40),
+        d.heartbeat(),
+        d.status(1, d.connector_status("Charging"), "NoError", TS),
+    ):
         assert schema_errors(version, action, payload) == [], (action, payload)
 
 
 def test_dialect_specifics() -> None:
     s = Session(2, "T", ChargeProfile(7400.0, 1, 3))
-    assert V16().start_status(s, {"transactionId": 9, "idTagInfo": {"status": "Accepted"}}) == "Accepted"
+    assert (
+        V16().start_status(s, {"transactionId": 9, "idTagInfo": {"status": "Accepted"}})
+        == "Accepted"
+    )
     assert s.tx_id == 9
-    assert V16().start_status(Session(1, "T", s.profile), {"idTagInfo": {"status": "Accepted"}}) == "Invalid"
+    assert (
+        V16().start_status(Session(1, "T", s.profile), {"idTagInfo": {"status": "Accepted"}})
+        == "Invalid"
+    )
     assert V201().start_status(s, {}) == "Accepted"
-    assert [V201().connector_status(x) for x in ("Preparing", "Charging", "Faulted")] == ["Occupied", "Occupied",
-                                                                                          "Faulted"]
+    assert [V201().connector_status(x) for x in ("Preparing", "Charging", "Faulted")] == [
+        "Occupied",
+        "Occupied",
+        "Faulted",
+    ]
     a, b = V201().local_tx_id(random.Random(5)), V201().local_tx_id(random.Random(5))
     assert a == b and len(a or "") == 36
     with pytest.raises(ValueError):
@@ -91,7 +130,9 @@ def test_configuration_readonly_and_validation() -> None:
 
 
 def test_load_report_rate_and_percentiles() -> None:
-    report = LoadReport(stations_connected=2, messages=4, errors=0, seconds=2.0, latencies_ms=[4.0, 1.0, 3.0, 2.0])
+    report = LoadReport(
+        stations_connected=2, messages=4, errors=0, seconds=2.0, latencies_ms=[4.0, 1.0, 3.0, 2.0]
+    )
     assert report.rate() == 2.0
     assert report.percentile(0) == 1.0 and report.percentile(100) == 4.0
     assert report.percentile(50) == pytest.approx(2.5)

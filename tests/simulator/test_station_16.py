@@ -15,27 +15,49 @@ from .conftest import FAST, FakeCsms, collapse, make_station, registers, running
 
 pytestmark = pytest.mark.slow
 
-MEASURANDS = ["Energy.Active.Import.Register", "Power.Active.Import"] + ["Current.Import"] * 3 + ["Voltage"] * 3
+MEASURANDS = (
+    ["Energy.Active.Import.Register", "Power.Active.Import"]
+    + ["Current.Import"] * 3
+    + ["Voltage"] * 3
+)
 
 
 async def test_two_sessions_in_order_with_growing_register(csms: FakeCsms) -> None:
     async with running(make_station(csms)) as st:
         await csms.wait_calls("StopTransaction", 2)
-    session = ["S:Preparing", "Authorize", "StartTransaction", "S:Charging", "MeterValues",
-               "StopTransaction", "S:Finishing", "S:Available"]
-    assert collapse(status_trail(csms))[:2 + 2 * len(session)] == ["BootNotification", "S:Available"] + session * 2
+    session = [
+        "S:Preparing",
+        "Authorize",
+        "StartTransaction",
+        "S:Charging",
+        "MeterValues",
+        "StopTransaction",
+        "S:Finishing",
+        "S:Available",
+    ]
+    assert (
+        collapse(status_trail(csms))[: 2 + 2 * len(session)]
+        == ["BootNotification", "S:Available"] + session * 2
+    )
     starts, stops = csms.calls("StartTransaction"), csms.calls("StopTransaction")
     assert [s["transactionId"] for s in stops[:2]] == [1000, 1001]
     assert all(s["reason"] == "EVDisconnected" for s in stops)
     trail: list[float] = []
     for start, stop in zip(starts, stops, strict=False):
-        meter = [m for m in csms.calls("MeterValues") if m["transactionId"] == stop["transactionId"]]
+        meter = [
+            m for m in csms.calls("MeterValues") if m["transactionId"] == stop["transactionId"]
+        ]
         assert meter and all(m["connectorId"] == 1 for m in meter)
-        trail += [start["meterStart"], *(r for m in meter for r in registers(m["meterValue"][0]["sampledValue"]))]
+        trail += [
+            start["meterStart"],
+            *(r for m in meter for r in registers(m["meterValue"][0]["sampledValue"])),
+        ]
         trail.append(stop["meterStop"])
         assert stop["meterStop"] > start["meterStart"]
         end = stop["transactionData"][0]["sampledValue"]
-        assert end[0]["context"] == "Transaction.End" and float(end[0]["value"]) == stop["meterStop"]
+        assert (
+            end[0]["context"] == "Transaction.End" and float(end[0]["value"]) == stop["meterStop"]
+        )
     assert trail == sorted(trail) and trail[-1] > trail[0]
     assert st.stats.sessions_started == st.stats.sessions_completed >= 2
     assert st.stats.energy_wh > 0
@@ -52,7 +74,9 @@ async def test_meter_values_carry_power_currents_and_voltages(csms: FakeCsms) ->
         assert [v["unit"] for v in sampled[:3]] == ["Wh", "W", "A"]
         assert all(210 < float(v["value"]) < 250 for v in sampled[5:])
         assert payload["meterValue"][0]["timestamp"].endswith("Z")
-    powers = [float(p["meterValue"][0]["sampledValue"][1]["value"]) for p in csms.calls("MeterValues")]
+    powers = [
+        float(p["meterValue"][0]["sampledValue"][1]["value"]) for p in csms.calls("MeterValues")
+    ]
     assert powers[0] < powers[2] <= 11_000 * 1.02  # ramps up towards a 7.4 or 11 kW target
 
 
@@ -61,12 +85,20 @@ async def test_rejected_authorize_does_not_start_a_transaction(csms: FakeCsms) -
     async with running(make_station(csms, id_tags=["BADTAG"])):
         await csms.wait_calls("Authorize", 2)
     assert csms.calls("StartTransaction") == []
-    assert collapse(status_trail(csms))[:5] == ["BootNotification", "S:Available", "S:Preparing", "Authorize",
-                                                "S:Available"]
+    assert collapse(status_trail(csms))[:5] == [
+        "BootNotification",
+        "S:Available",
+        "S:Preparing",
+        "Authorize",
+        "S:Available",
+    ]
 
 
 async def test_rejected_start_is_closed_again_without_charging(csms: FakeCsms) -> None:
-    csms.replies["StartTransaction"] = lambda s, p: {"transactionId": 77, "idTagInfo": {"status": "Invalid"}}
+    csms.replies["StartTransaction"] = lambda s, p: {
+        "transactionId": 77,
+        "idTagInfo": {"status": "Invalid"},
+    }
     async with running(make_station(csms)) as st:
         await csms.wait_calls("StopTransaction")
     stop = csms.calls("StopTransaction")[0]
@@ -102,11 +134,14 @@ async def test_connection_drop_keeps_the_transaction_going(csms: FakeCsms) -> No
     tx = csms.calls("StartTransaction")
     stop = csms.calls("StopTransaction")[0]
     assert stop["transactionId"] == 1000 and stop["reason"] == "EVDisconnected"
-    after_reboot = status_trail(csms)[status_trail(csms).index("BootNotification", 1):]
+    after_reboot = status_trail(csms)[status_trail(csms).index("BootNotification", 1) :]
     assert after_reboot[1] == "S:Charging"  # status after reconnect reports the running session
     meter = [m for m in csms.calls("MeterValues") if m["transactionId"] == 1000]
-    values = [tx[0]["meterStart"], *(registers(m["meterValue"][0]["sampledValue"])[0] for m in meter),
-              stop["meterStop"]]
+    values = [
+        tx[0]["meterStart"],
+        *(registers(m["meterValue"][0]["sampledValue"])[0] for m in meter),
+        stop["meterStop"],
+    ]
     assert values == sorted(values)
     assert len(meter) >= 3
 
@@ -138,7 +173,9 @@ async def test_faults_are_reported_and_recovered(csms: FakeCsms) -> None:
 async def test_unreachable_csms_backs_off_and_stops_promptly() -> None:
     from evcsms.simulator import VirtualStation
 
-    st = VirtualStation("ws://127.0.0.1:9/ocpp", "CP1", reconnect_base=0.05, reconnect_cap=0.1, seed=1)
+    st = VirtualStation(
+        "ws://127.0.0.1:9/ocpp", "CP1", reconnect_base=0.05, reconnect_cap=0.1, seed=1
+    )
     st.start()
     await asyncio.sleep(0.5)
     started = time.monotonic()

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from .conftest import MANUAL, FakeCsms, collapse, eventually, make_station, registers, running, status_trail
+from .conftest import (
+    MANUAL,
+    FakeCsms,
+    collapse,
+    eventually,
+    make_station,
+    registers,
+    running,
+    status_trail,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +27,14 @@ def _events(csms: FakeCsms, kind: str | None = None) -> list[dict[str, Any]]:
 async def test_transaction_events_in_order(csms: FakeCsms) -> None:
     async with running(make_station(csms, "2.0.1")) as st:
         await csms.wait_for(lambda: len(_events(csms, "Ended")) >= 2)
-    assert collapse(status_trail(csms))[:6] == ["BootNotification", "S:Available", "S:Occupied", "Authorize",
-                                                "TransactionEvent", "S:Available"]
+    assert collapse(status_trail(csms))[:6] == [
+        "BootNotification",
+        "S:Available",
+        "S:Occupied",
+        "Authorize",
+        "TransactionEvent",
+        "S:Available",
+    ]
     assert csms.calls("BootNotification")[0]["reason"] == "PowerUp"
     assert csms.calls("Authorize")[0]["idToken"]["type"] == "ISO14443"
     tx_ids = list(dict.fromkeys(e["transactionInfo"]["transactionId"] for e in _events(csms)))
@@ -31,7 +46,10 @@ async def test_transaction_events_in_order(csms: FakeCsms) -> None:
         kinds = [e["eventType"] for e in events]
         assert kinds[0] == "Started" and kinds[-1] == "Ended" and set(kinds[1:-1]) == {"Updated"}
         started, ended = events[0], events[-1]
-        assert started["triggerReason"] == "Authorized" and started["evse"] == {"id": 1, "connectorId": 1}
+        assert started["triggerReason"] == "Authorized" and started["evse"] == {
+            "id": 1,
+            "connectorId": 1,
+        }
         assert started["meterValue"][0]["sampledValue"][0]["context"] == "Transaction.Begin"
         assert {e["triggerReason"] for e in events[1:-1]} == {"MeterValuePeriodic"}
         assert ended["triggerReason"] == "EVCommunicationLost"
@@ -56,7 +74,9 @@ async def test_request_start_and_stop(csms: FakeCsms) -> None:
     async with running(make_station(csms, "2.0.1", connectors=2, pattern=MANUAL)):
         await csms.wait_calls("StatusNotification", 2)
         token = {"idToken": "APP-1", "type": "Central"}
-        start = await csms.call("CP1", "RequestStartTransaction", {"idToken": token, "remoteStartId": 42, "evseId": 2})
+        start = await csms.call(
+            "CP1", "RequestStartTransaction", {"idToken": token, "remoteStartId": 42, "evseId": 2}
+        )
         await csms.wait_for(lambda: len(_events(csms, "Updated")) >= 1)
         tx = _events(csms, "Started")[0]["transactionInfo"]["transactionId"]
         unlock_busy = await csms.call("CP1", "UnlockConnector", {"evseId": 2, "connectorId": 1})
@@ -67,9 +87,15 @@ async def test_request_start_and_stop(csms: FakeCsms) -> None:
     assert unknown[2] == {"status": "Rejected"}
     assert unlock_busy[2] == {"status": "OngoingAuthorizedTransaction"}
     started, ended = _events(csms, "Started")[0], _events(csms, "Ended")[0]
-    assert started["triggerReason"] == "RemoteStart" and started["transactionInfo"]["remoteStartId"] == 42
+    assert (
+        started["triggerReason"] == "RemoteStart"
+        and started["transactionInfo"]["remoteStartId"] == 42
+    )
     assert started["evse"]["id"] == 2 and started["idToken"] == token
-    assert ended["triggerReason"] == "RemoteStop" and ended["transactionInfo"]["stoppedReason"] == "Remote"
+    assert (
+        ended["triggerReason"] == "RemoteStop"
+        and ended["transactionInfo"]["stoppedReason"] == "Remote"
+    )
     assert csms.calls("Authorize") == []
 
 
@@ -82,10 +108,27 @@ async def test_get_and_set_variables(csms: FakeCsms) -> None:
 
     async with running(make_station(csms, "2.0.1", pattern=MANUAL)) as st:
         await csms.wait_calls("StatusNotification")
-        got = await csms.call("CP1", "GetVariables", {"getVariableData": [
-            item("OCPPCommCtrlr", "HeartbeatInterval"), item("OCPPCommCtrlr", "Nope"), item("Nope", "Nope")]})
-        put = await csms.call("CP1", "SetVariables", {"setVariableData": [
-            item("SampledDataCtrlr", "TxUpdatedInterval", "30"), item("EVSE", "Count", "5")]})
+        got = await csms.call(
+            "CP1",
+            "GetVariables",
+            {
+                "getVariableData": [
+                    item("OCPPCommCtrlr", "HeartbeatInterval"),
+                    item("OCPPCommCtrlr", "Nope"),
+                    item("Nope", "Nope"),
+                ]
+            },
+        )
+        put = await csms.call(
+            "CP1",
+            "SetVariables",
+            {
+                "setVariableData": [
+                    item("SampledDataCtrlr", "TxUpdatedInterval", "30"),
+                    item("EVSE", "Count", "5"),
+                ]
+            },
+        )
         assert st.meter_interval == 30.0
     results = got[2]["getVariableResult"]
     assert results[0]["attributeStatus"] == "Accepted" and results[0]["attributeValue"] == "300"
@@ -106,15 +149,24 @@ async def test_reset_reboots_with_remote_reset_reason(csms: FakeCsms) -> None:
 async def test_trigger_availability_and_unlock(csms: FakeCsms) -> None:
     async with running(make_station(csms, "2.0.1", connectors=2, pattern=MANUAL)):
         await csms.wait_calls("StatusNotification", 2)
-        trig = await csms.call("CP1", "TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 1}})
+        trig = await csms.call(
+            "CP1", "TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 1}}
+        )
         await csms.wait_calls("StatusNotification", 3)
-        meter = await csms.call("CP1", "TriggerMessage", {"requestedMessage": "MeterValues", "evse": {"id": 2}})
+        meter = await csms.call(
+            "CP1", "TriggerMessage", {"requestedMessage": "MeterValues", "evse": {"id": 2}}
+        )
         values = await csms.wait_calls("MeterValues")
         off = await csms.call("CP1", "ChangeAvailability", {"operationalStatus": "Inoperative"})
         await csms.wait_calls("StatusNotification", 5)
         unlock = await csms.call("CP1", "UnlockConnector", {"evseId": 1, "connectorId": 1})
         missing = await csms.call("CP1", "UnlockConnector", {"evseId": 3, "connectorId": 1})
     assert trig[2] == meter[2] == off[2] == {"status": "Accepted"}
-    assert values[0]["evseId"] == 2 and values[0]["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
-    assert [p["connectorStatus"] for p in csms.calls("StatusNotification")[3:5]] == ["Unavailable"] * 2
+    assert (
+        values[0]["evseId"] == 2
+        and values[0]["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+    )
+    assert [p["connectorStatus"] for p in csms.calls("StatusNotification")[3:5]] == [
+        "Unavailable"
+    ] * 2
     assert unlock[2] == {"status": "Unlocked"} and missing[2] == {"status": "UnknownConnector"}

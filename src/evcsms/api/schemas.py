@@ -308,7 +308,8 @@ class SessionOut(BaseModel):
         if isinstance(data, dict):
             return data
         fields = {name: getattr(data, name) for name in _SESSION_COLUMNS}
-        fields["energy_wh_exact"] = format(Decimal(data.energy_wh), "f")
+        # normalize: PostgreSQL NUMERIC(30, 9) pads to 9 places, SQLite text does not
+        fields["energy_wh_exact"] = format(Decimal(data.energy_wh).normalize(), "f")
         fields["meter_anomalies"] = list(data.meter_anomalies or [])
         return fields
 

@@ -39,6 +39,9 @@ TRIGGERABLE = {
 }
 
 
+MAX_INT = 2**31 - 1  # OCPP integers are 32-bit
+
+
 class CommandParamsError(ValueError):
     """The parameters do not fit the command; the message says which and why."""
 
@@ -49,8 +52,8 @@ def _int(params: Mapping[str, Any], key: str, *, required: bool, minimum: int = 
         if required:
             raise CommandParamsError(f"{key} is required")
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise CommandParamsError(f"{key} must be an integer >= {minimum}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= MAX_INT:
+        raise CommandParamsError(f"{key} must be an integer from {minimum} to {MAX_INT}")
 
 
 def _str(params: Mapping[str, Any], key: str, *, required: bool, max_len: int = 255) -> None:

@@ -8,6 +8,8 @@ means the station is offline: the record fails at once, it is never lost.
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +76,12 @@ class CommandService:
             )
 
         await self._writer.submit(create, "command-create")
-        outcome = await self._deliver(station_id, command_id, command, params)
+        try:
+            outcome = await self._deliver(station_id, command_id, command, params)
+        except asyncio.CancelledError:  # the caller went away: the record must not stay open
+            failed = CommandOutcome(CommandStatus.FAILED, error="cancelled before an answer")
+            await asyncio.shield(self.finish(command_id, failed))
+            raise
         await self.finish(command_id, outcome)
         return await self.get(command_id)
 
@@ -151,7 +158,7 @@ class CommandService:
             raise NotFoundError(f"command {command_id!r} not found")
         return row
 
-    async def list(self, station_id: str, *, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def list(self, station_id: str, *, limit: int, offset: int) -> tuple[builtins.list[Any], int]:
         where = t.Command.station_id == station_id
         async with self._engine.connect() as conn:
             total = await conn.scalar(select(func.count()).select_from(t.Command).where(where))

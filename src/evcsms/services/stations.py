@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import enum
 from dataclasses import dataclass
 from datetime import datetime
@@ -225,7 +227,7 @@ class StationService:
         registration: Registration = Registration.ACCEPTED,
     ) -> None:
         now = self._clock.now()
-        digest = secrets.hash_password(password) if password else None
+        digest = await asyncio.to_thread(secrets.hash_password, password) if password else None
 
         async def op(conn: AsyncConnection) -> bool:
             stmt = insert(conn, t.Station).values(
@@ -242,7 +244,9 @@ class StationService:
         """Change description, registration, validation mode or password."""
         values = {key: value for key, value in changes.items() if value is not None}
         if "password" in values:
-            values["password_hash"] = secrets.hash_password(values.pop("password"))
+            values["password_hash"] = await asyncio.to_thread(
+                secrets.hash_password, values.pop("password")
+            )
             self._verified.forget(station_id)
         if "registration" in values:
             values["registration"] = Registration(values["registration"]).value
@@ -266,7 +270,7 @@ class StationService:
             raise NotFoundError(f"station {station_id!r} not found")
         self._verified.forget(station_id)
 
-    async def get(self, station_id: str) -> tuple[Any, list[Any]]:
+    async def get(self, station_id: str) -> tuple[Any, builtins.list[Any]]:
         """The station row and its connector rows."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(t.Station).where(t.Station.id == station_id))).first()
@@ -281,7 +285,7 @@ class StationService:
             ).all()
         return row, list(connectors)
 
-    async def list(self, *, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def list(self, *, limit: int, offset: int) -> tuple[builtins.list[Any], int]:
         from sqlalchemy import func
 
         async with self._engine.connect() as conn:
@@ -291,7 +295,9 @@ class StationService:
             ).all()
         return list(rows), int(total or 0)
 
-    async def events(self, station_id: str, *, kind: str | None, limit: int) -> list[Any]:
+    async def events(
+        self, station_id: str, *, kind: str | None, limit: int
+    ) -> builtins.list[Any]:
         stmt = select(t.StationEvent).where(t.StationEvent.station_id == station_id)
         if kind:
             stmt = stmt.where(t.StationEvent.kind == kind)

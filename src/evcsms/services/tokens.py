@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
@@ -111,7 +112,7 @@ class TokenService:
             raise NotFoundError(f"id token {token!r} not found")
         return row
 
-    async def list(self, *, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def list(self, *, limit: int, offset: int) -> tuple[builtins.list[Any], int]:
         async with self._engine.connect() as conn:
             total = await conn.scalar(select(func.count()).select_from(t.IdToken))
             rows = (

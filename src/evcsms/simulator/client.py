@@ -172,7 +172,9 @@ class OcppClient:
             password=self.password,
             ping_interval=self.ping_interval,
         )
-        self._reader = asyncio.create_task(self._read_loop(self._ws), name=f"ocpp-reader-{self.station_id}")
+        self._reader = asyncio.create_task(
+            self._read_loop(self._ws), name=f"ocpp-reader-{self.station_id}"
+        )
 
     async def call(self, action: str, payload: JsonObject) -> JsonObject:
         """Send a CALL and return the CALLRESULT payload.
@@ -271,7 +273,11 @@ class OcppClient:
             answer: list[Any] = [CALLERROR, msg_id, "NotImplemented", f"{action} not supported", {}]
         else:
             try:
-                answer = [CALLRESULT, msg_id, await handler(payload if isinstance(payload, dict) else {})]
+                answer = [
+                    CALLRESULT,
+                    msg_id,
+                    await handler(payload if isinstance(payload, dict) else {}),
+                ]
             except Exception as exc:
                 log.exception("%s: handler for %s failed", self.station_id, action)
                 answer = [CALLERROR, msg_id, "InternalError", str(exc)[:200], {}]

@@ -13,8 +13,14 @@ from evcsms.simulator.messages import RFID_CARD, Clock, Dialect, Session, iso
 from evcsms.simulator.meter import MeterSample, new_profile, sample
 from evcsms.simulator.stats import FleetStats
 
-FAULT_CODES_16 = ("GroundFailure", "OverCurrentFailure", "PowerMeterFailure", "HighTemperature",
-                  "ConnectorLockFailure", "EVCommunicationError")
+FAULT_CODES_16 = (
+    "GroundFailure",
+    "OverCurrentFailure",
+    "PowerMeterFailure",
+    "HighTemperature",
+    "ConnectorLockFailure",
+    "EVCommunicationError",
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,13 @@ class Connector:
 
     @property
     def free(self) -> bool:
-        return (self.operative and self.session is None and self.pending_start is None
-                and self.idle.is_set() and self.status == "Available")
+        return (
+            self.operative
+            and self.session is None
+            and self.pending_start is None
+            and self.idle.is_set()
+            and self.status == "Available"
+        )
 
     def request_stop(self, reason: str) -> None:
         self.stop_reason = reason
@@ -121,7 +132,9 @@ class ConnectorRunner:
             if plug is not None:
                 await self.charge(plug)
 
-    async def set_status(self, status: str, error_code: str = "NoError", *, force: bool = False) -> None:
+    async def set_status(
+        self, status: str, error_code: str = "NoError", *, force: bool = False
+    ) -> None:
         """Change the status; report it unless the CSMS already sees that status."""
         c, d = self.conn, self.link.dialect
         c.status, c.error_code = status, error_code
@@ -142,7 +155,9 @@ class ConnectorRunner:
         if c.pending_start is None:
             await link.wait_online()
             auto = link.pattern.auto_start and c.operative and c.status == "Available"
-            woke = await wait_event(c.wake, link.rng.uniform(*link.pattern.idle_seconds) if auto else None)
+            woke = await wait_event(
+                c.wake, link.rng.uniform(*link.pattern.idle_seconds) if auto else None
+            )
             c.wake.clear()
             if c.pending_start is None and (woke or not link.accepting_sessions):
                 return None
@@ -189,8 +204,14 @@ class ConnectorRunner:
                 return None
         profile = new_profile(link.rng, link.pattern.session_seconds, link.meter_interval)
         c.phases = profile.phases
-        s = Session(c.connector_id, plug.id_tag, profile, plug.token_type, plug.remote_start_id,
-                    tx_id=d.local_tx_id(link.rng))
+        s = Session(
+            c.connector_id,
+            plug.id_tag,
+            profile,
+            plug.token_type,
+            plug.remote_start_id,
+            tx_id=d.local_tx_id(link.rng),
+        )
         begin = self.reading()
         s.meter_start_wh = begin.register_wh
         resp = await link.send(*d.start(s, begin, iso(link.now())))
@@ -198,7 +219,9 @@ class ConnectorRunner:
             return None
         c.session = s
         if d.start_status(s, resp) != "Accepted":
-            if s.tx_id is not None:  # the CSMS opened it: close it again (StopTransactionOnInvalidId)
+            if (
+                s.tx_id is not None
+            ):  # the CSMS opened it: close it again (StopTransactionOnInvalidId)
                 s.stop_reason = "DeAuthorized"
                 await link.send(*d.end(s, self.reading(), iso(link.now())))
             return None

@@ -43,7 +43,9 @@ def build_fleet(
     """The stations of a fleet; each gets its own deterministic random stream."""
     return [
         VirtualStation(
-            url, sid, ocpp_version,
+            url,
+            sid,
+            ocpp_version,
             password=(passwords or {}).get(sid, password),
             meter_interval=meter_interval,
             time_scale=time_scale,
@@ -81,8 +83,12 @@ def _display(stats: FleetStats, stations: int, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with Live(get_renderable=lambda: stats_table(stats, stations), refresh_per_second=2,
-              console=Console(), transient=False):
+    with Live(
+        get_renderable=lambda: stats_table(stats, stations),
+        refresh_per_second=2,
+        console=Console(),
+        transient=False,
+    ):
         yield
 
 
@@ -115,13 +121,26 @@ async def run_fleet(
     (or cancellation) open sessions are stopped cleanly. Pass ``stats`` to watch live counters.
     """
     stats = stats if stats is not None else FleetStats()
-    fleet = build_fleet(url, stations, ocpp_version, stats=stats, password=password, passwords=passwords,
-                        id_prefix=id_prefix, meter_interval=meter_interval,
-                        fault_probability=fault_probability, seed=seed, id_tags=id_tags, pattern=pattern,
-                        time_scale=time_scale)
+    fleet = build_fleet(
+        url,
+        stations,
+        ocpp_version,
+        stats=stats,
+        password=password,
+        passwords=passwords,
+        id_prefix=id_prefix,
+        meter_interval=meter_interval,
+        fault_probability=fault_probability,
+        seed=seed,
+        id_tags=id_tags,
+        pattern=pattern,
+        time_scale=time_scale,
+    )
     stagger = min(0.05, MAX_STAGGER_TOTAL / max(1, stations))
-    tasks = [asyncio.create_task(_staggered(st, i * stagger), name=f"fleet-{st.station_id}")
-             for i, st in enumerate(fleet)]
+    tasks = [
+        asyncio.create_task(_staggered(st, i * stagger), name=f"fleet-{st.station_id}")
+        for i, st in enumerate(fleet)
+    ]
     try:
         with _display(stats, stations, progress):
             if duration is None:

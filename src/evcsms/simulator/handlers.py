@@ -26,8 +26,12 @@ COMPONENTS_201 = frozenset(component for component, _ in VARIABLES_201)
 class Configuration:
     """Configuration keys of a station; ``on_change`` sees every accepted write."""
 
-    def __init__(self, values: dict[str, str], readonly: frozenset[str],
-                 on_change: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self,
+        values: dict[str, str],
+        readonly: frozenset[str],
+        on_change: Callable[[str, str], bool],
+    ) -> None:
         self.values = values
         self.readonly = readonly
         self._on_change = on_change
@@ -46,10 +50,17 @@ class Configuration:
 class Control(Protocol):
     """What the handlers need from the station."""
 
-    config: Configuration
+    @property
+    def config(self) -> Configuration: ...
 
-    def remote_start(self, id_tag: str, connector_id: int | None, *, remote_start_id: int | None = None,
-                     token_type: str = RFID_CARD) -> bool: ...
+    def remote_start(
+        self,
+        id_tag: str,
+        connector_id: int | None,
+        *,
+        remote_start_id: int | None = None,
+        token_type: str = RFID_CARD,
+    ) -> bool: ...
     def remote_stop(self, tx_id: int | str) -> bool: ...
     def unlock(self, connector_id: int, *, stop_session: bool) -> str: ...
     def change_availability(self, connector_id: int, operative: bool) -> str: ...
@@ -73,7 +84,9 @@ def _common() -> dict[str, Handler]:
     return {"ClearCache": clear_cache, "DataTransfer": data_transfer}
 
 
-def _trigger(station: Control, message: str, connector_id: int | None, allowed: frozenset[str]) -> JsonObject:
+def _trigger(
+    station: Control, message: str, connector_id: int | None, allowed: frozenset[str]
+) -> JsonObject:
     if message not in allowed:
         return _status("NotImplemented")
     if connector_id is not None and connector_id != 0 and not station.has_connector(connector_id):
@@ -109,7 +122,9 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         return _status("Accepted" if ok else "Rejected")
 
     async def remote_stop(p: JsonObject) -> JsonObject:
-        return _status("Accepted" if station.remote_stop(p.get("transactionId", -1)) else "Rejected")
+        return _status(
+            "Accepted" if station.remote_stop(p.get("transactionId", -1)) else "Rejected"
+        )
 
     async def reset(p: JsonObject) -> JsonObject:
         return _reset(station, "HardReset" if p.get("type") == "Hard" else "SoftReset")
@@ -122,7 +137,9 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         return _availability(station, int(p.get("connectorId", 0)), p.get("type") == "Operative")
 
     async def trigger(p: JsonObject) -> JsonObject:
-        return _trigger(station, str(p.get("requestedMessage")), p.get("connectorId"), TRIGGERABLE_16)
+        return _trigger(
+            station, str(p.get("requestedMessage")), p.get("connectorId"), TRIGGERABLE_16
+        )
 
     async def get_configuration(p: JsonObject) -> JsonObject:
         return get_configuration_16(station.config, p.get("key"))
@@ -132,9 +149,14 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         return _status(station.config.set(key, value))
 
     table: dict[str, Handler] = {
-        "RemoteStartTransaction": remote_start, "RemoteStopTransaction": remote_stop, "Reset": reset,
-        "UnlockConnector": unlock, "ChangeAvailability": change_availability, "TriggerMessage": trigger,
-        "GetConfiguration": get_configuration, "ChangeConfiguration": change_configuration,
+        "RemoteStartTransaction": remote_start,
+        "RemoteStopTransaction": remote_stop,
+        "Reset": reset,
+        "UnlockConnector": unlock,
+        "ChangeAvailability": change_availability,
+        "TriggerMessage": trigger,
+        "GetConfiguration": get_configuration,
+        "ChangeConfiguration": change_configuration,
     }
     return {**_common(), **table}
 
@@ -142,8 +164,11 @@ def handlers_16(station: Control) -> dict[str, Handler]:
 def get_configuration_16(config: Configuration, keys: Any) -> JsonObject:
     wanted = [str(k) for k in keys] if isinstance(keys, list) and keys else sorted(config.values)
     known = [k for k in wanted if k in config.values]
-    answer: JsonObject = {"configurationKey": [
-        {"key": k, "readonly": k in config.readonly, "value": config.values[k]} for k in known]}
+    answer: JsonObject = {
+        "configurationKey": [
+            {"key": k, "readonly": k in config.readonly, "value": config.values[k]} for k in known
+        ]
+    }
     unknown = [k for k in wanted if k not in config.values]
     if unknown:
         answer["unknownKey"] = unknown
@@ -155,13 +180,18 @@ def handlers_201(station: Control) -> dict[str, Handler]:
 
     async def request_start(p: JsonObject) -> JsonObject:
         token = p.get("idToken") or {}
-        ok = station.remote_start(str(token.get("idToken", "")), p.get("evseId"),
-                                  remote_start_id=p.get("remoteStartId"),
-                                  token_type=str(token.get("type", RFID_CARD)))
+        ok = station.remote_start(
+            str(token.get("idToken", "")),
+            p.get("evseId"),
+            remote_start_id=p.get("remoteStartId"),
+            token_type=str(token.get("type", RFID_CARD)),
+        )
         return _status("Accepted" if ok else "Rejected")
 
     async def request_stop(p: JsonObject) -> JsonObject:
-        return _status("Accepted" if station.remote_stop(str(p.get("transactionId", ""))) else "Rejected")
+        return _status(
+            "Accepted" if station.remote_stop(str(p.get("transactionId", ""))) else "Rejected"
+        )
 
     async def reset(p: JsonObject) -> JsonObject:
         return _reset(station, "HardReset" if p.get("type") == "Immediate" else "SoftReset")
@@ -180,15 +210,28 @@ def handlers_201(station: Control) -> dict[str, Handler]:
         return _trigger(station, str(p.get("requestedMessage")), evse, TRIGGERABLE_201)
 
     async def get_variables(p: JsonObject) -> JsonObject:
-        return {"getVariableResult": [_get_variable(station.config, item) for item in p.get("getVariableData", [])]}
+        return {
+            "getVariableResult": [
+                _get_variable(station.config, item) for item in p.get("getVariableData", [])
+            ]
+        }
 
     async def set_variables(p: JsonObject) -> JsonObject:
-        return {"setVariableResult": [_set_variable(station.config, item) for item in p.get("setVariableData", [])]}
+        return {
+            "setVariableResult": [
+                _set_variable(station.config, item) for item in p.get("setVariableData", [])
+            ]
+        }
 
     table: dict[str, Handler] = {
-        "RequestStartTransaction": request_start, "RequestStopTransaction": request_stop, "Reset": reset,
-        "UnlockConnector": unlock, "ChangeAvailability": change_availability, "TriggerMessage": trigger,
-        "GetVariables": get_variables, "SetVariables": set_variables,
+        "RequestStartTransaction": request_start,
+        "RequestStopTransaction": request_stop,
+        "Reset": reset,
+        "UnlockConnector": unlock,
+        "ChangeAvailability": change_availability,
+        "TriggerMessage": trigger,
+        "GetVariables": get_variables,
+        "SetVariables": set_variables,
     }
     return {**_common(), **table}
 
@@ -196,7 +239,9 @@ def handlers_201(station: Control) -> dict[str, Handler]:
 def _variable_key(item: JsonObject) -> tuple[JsonObject, JsonObject, str]:
     component = {"name": str((item.get("component") or {}).get("name", ""))}
     variable = {"name": str((item.get("variable") or {}).get("name", ""))}
-    key = VARIABLES_201.get((component["name"], variable["name"]), f"{component['name']}.{variable['name']}")
+    key = VARIABLES_201.get(
+        (component["name"], variable["name"]), f"{component['name']}.{variable['name']}"
+    )
     return component, variable, key
 
 
@@ -216,4 +261,9 @@ def _get_variable(config: Configuration, item: JsonObject) -> JsonObject:
 def _set_variable(config: Configuration, item: JsonObject) -> JsonObject:
     component, variable, key = _variable_key(item)
     status = config.set(key, str(item.get("attributeValue", "")))
-    return {"component": component, "variable": variable, "attributeType": "Actual", "attributeStatus": status}
+    return {
+        "component": component,
+        "variable": variable,
+        "attributeType": "Actual",
+        "attributeStatus": status,
+    }

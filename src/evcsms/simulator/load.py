@@ -27,7 +27,14 @@ from evcsms.simulator.client import CALL, CALLERROR, CALLRESULT, open_websocket,
 from evcsms.simulator.messages import dialect_for, iso
 from evcsms.simulator.meter import MeterSample, sampled_values_16, sampled_values_201
 
-__all__ = ["IdleHold", "LoadReport", "hold_idle", "meter_flood", "raise_nofile_limit", "realistic_mix"]
+__all__ = [
+    "IdleHold",
+    "LoadReport",
+    "hold_idle",
+    "meter_flood",
+    "raise_nofile_limit",
+    "realistic_mix",
+]
 
 log = logging.getLogger(__name__)
 
@@ -124,19 +131,51 @@ class _Payloads:
     def meter_values(self, register_wh: int) -> dict[str, Any]:
         ts = iso(datetime.now(UTC))
         if self.version == "1.6":
-            register: dict[str, Any] = {"value": str(register_wh), "context": "Sample.Periodic",
-                                        "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
-            return {"connectorId": 1, "meterValue": [{"timestamp": ts, "sampledValue": [register, *self._static]}]}
-        register = {"value": register_wh, "context": "Sample.Periodic",
-                    "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}
-        return {"evseId": 1, "meterValue": [{"timestamp": ts, "sampledValue": [register, *self._static]}]}
+            register: dict[str, Any] = {
+                "value": str(register_wh),
+                "context": "Sample.Periodic",
+                "measurand": "Energy.Active.Import.Register",
+                "unit": "Wh",
+            }
+            return {
+                "connectorId": 1,
+                "meterValue": [{"timestamp": ts, "sampledValue": [register, *self._static]}],
+            }
+        register = {
+            "value": register_wh,
+            "context": "Sample.Periodic",
+            "measurand": "Energy.Active.Import.Register",
+            "unitOfMeasure": {"unit": "Wh"},
+        }
+        return {
+            "evseId": 1,
+            "meterValue": [{"timestamp": ts, "sampledValue": [register, *self._static]}],
+        }
+
+    def mixed(self, rng: random.Random, register_wh: int) -> tuple[str, dict[str, Any]]:
+        """80 % MeterValues, 15 % Heartbeat, 5 % StatusNotification."""
+        roll = rng.random()
+        if roll < 0.80:
+            return "MeterValues", self.meter_values(register_wh)
+        if roll < 0.95:
+            return "Heartbeat", {}
+        return "StatusNotification", self.status(rng.choice(("Available", "Charging")))
 
     def status(self, status: str) -> dict[str, Any]:
-        return self.dialect.status(1, status, "NoError", iso(datetime.now(UTC)))[1]
+        shown = self.dialect.connector_status(status)
+        return self.dialect.status(1, shown, "NoError", iso(datetime.now(UTC)))[1]
 
 
-async def _connect_all(url: str, ids: list[str], ocpp_version: str, *, password: str | None,
-                       concurrency: int, boot: bool, report: LoadReport) -> list[_Link]:
+async def _connect_all(
+    url: str,
+    ids: list[str],
+    ocpp_version: str,
+    *,
+    password: str | None,
+    concurrency: int,
+    boot: bool,
+    report: LoadReport,
+) -> list[_Link]:
     """Open every connection (``concurrency`` handshakes at a time); failures count as errors."""
     gate = asyncio.Semaphore(max(1, concurrency))
     boot_msg = dialect_for(ocpp_version).boot("PowerUp", "SN-BENCH")
@@ -144,8 +183,15 @@ async def _connect_all(url: str, ids: list[str], ocpp_version: str, *, password:
     async def one(station_id: str) -> _Link | None:
         async with gate:
             try:
-                ws = await open_websocket(url, station_id, ocpp_version, password=password,
-                                          ping_interval=None, max_queue=4, open_timeout=CONNECT_TIMEOUT)
+                ws = await open_websocket(
+                    url,
+                    station_id,
+                    ocpp_version,
+                    password=password,
+                    ping_interval=None,
+                    max_queue=4,
+                    open_timeout=CONNECT_TIMEOUT,
+                )
             except _LINK_ERRORS as exc:
                 log.debug("%s: connect failed: %r", station_id, exc)
                 report.errors += 1
@@ -167,8 +213,9 @@ async def _close_all(links: list[_Link]) -> None:
     await asyncio.gather(*(link.ws.close() for link in links), return_exceptions=True)
 
 
-async def _drive(links: list[_Link], window: _Window,
-                 loop_fn: Callable[[int, _Link], Awaitable[None]]) -> None:
+async def _drive(
+    links: list[_Link], window: _Window, loop_fn: Callable[[int, _Link], Awaitable[None]]
+) -> None:
     async def guarded(i: int, link: _Link) -> None:
         try:
             await loop_fn(i, link)
@@ -182,14 +229,30 @@ async def _drive(links: list[_Link], window: _Window,
         await _close_all(links)
 
 
-async def meter_flood(url: str, stations: int, ocpp_version: str = "1.6", duration: float = 10.0, *,
-                      password: str | None = None, id_prefix: str = "BENCH", warmup: float = 2.0,
-                      connect_concurrency: int = 200, boot: bool = True) -> LoadReport:
+async def meter_flood(
+    url: str,
+    stations: int,
+    ocpp_version: str = "1.6",
+    duration: float = 10.0,
+    *,
+    password: str | None = None,
+    id_prefix: str = "BENCH",
+    warmup: float = 2.0,
+    connect_concurrency: int = 200,
+    boot: bool = True,
+) -> LoadReport:
     """Every station sends MeterValues back-to-back; answers inside the window count."""
     raise_nofile_limit()
     report = LoadReport(0, 0, 0, duration)
-    links = await _connect_all(url, station_ids(id_prefix, stations), ocpp_version, password=password, concurrency=connect_concurrency,
-                               boot=boot, report=report)
+    links = await _connect_all(
+        url,
+        station_ids(id_prefix, stations),
+        ocpp_version,
+        password=password,
+        concurrency=connect_concurrency,
+        boot=boot,
+        report=report,
+    )
     t0 = perf_counter()
     window = _Window(report, t0 + warmup, t0 + warmup + duration)
     payloads = _Payloads(ocpp_version)
@@ -204,15 +267,30 @@ async def meter_flood(url: str, stations: int, ocpp_version: str = "1.6", durati
     return report
 
 
-async def realistic_mix(url: str, stations: int, ocpp_version: str = "1.6", duration: float = 30.0, *,
-                        per_station_interval: float = 1.0, password: str | None = None,
-                        id_prefix: str = "MIX", warmup: float = 2.0) -> LoadReport:
+async def realistic_mix(
+    url: str,
+    stations: int,
+    ocpp_version: str = "1.6",
+    duration: float = 30.0,
+    *,
+    per_station_interval: float = 1.0,
+    password: str | None = None,
+    id_prefix: str = "MIX",
+    warmup: float = 2.0,
+) -> LoadReport:
     """Each station sends ~1 message per ``per_station_interval`` s (Poisson): 80 % MeterValues,
     15 % Heartbeat, 5 % StatusNotification."""
     raise_nofile_limit()
     report = LoadReport(0, 0, 0, duration)
-    links = await _connect_all(url, station_ids(id_prefix, stations), ocpp_version, password=password,
-                               concurrency=MIX_CONNECT_CONCURRENCY, boot=True, report=report)
+    links = await _connect_all(
+        url,
+        station_ids(id_prefix, stations),
+        ocpp_version,
+        password=password,
+        concurrency=MIX_CONNECT_CONCURRENCY,
+        boot=True,
+        report=report,
+    )
     t0 = perf_counter()
     window = _Window(report, t0 + warmup, t0 + warmup + duration)
     payloads = _Payloads(ocpp_version)
@@ -223,15 +301,8 @@ async def realistic_mix(url: str, stations: int, ocpp_version: str = "1.6", dura
         register = 1_000_000 + i * 1000
         await asyncio.sleep(rng.uniform(0.0, per_station_interval))
         while perf_counter() < window.end:
-            roll = rng.random()
-            if roll < 0.80:
-                register += rng.randint(5, 40)
-                result = await link.call("MeterValues", payloads.meter_values(register))
-            elif roll < 0.95:
-                result = await link.call("Heartbeat", {})
-            else:
-                result = await link.call("StatusNotification", payloads.status(rng.choice(("Available", "Faulted"))))
-            window.record(*result)
+            register += rng.randint(5, 40)
+            window.record(*await link.call(*payloads.mixed(rng, register)))
             await asyncio.sleep(min(rng.expovariate(rate), max(0.0, window.end - perf_counter())))
 
     await _drive(links, window, mix)
@@ -249,8 +320,12 @@ class IdleHold:
     async def __aenter__(self) -> IdleHold:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -259,11 +334,26 @@ class IdleHold:
         self.connected = 0
 
 
-async def hold_idle(url: str, stations: int, ocpp_version: str = "1.6", *, password: str | None = None,
-                    id_prefix: str = "IDLE", connect_concurrency: int = 200, boot: bool = False) -> IdleHold:
+async def hold_idle(
+    url: str,
+    stations: int,
+    ocpp_version: str = "1.6",
+    *,
+    password: str | None = None,
+    id_prefix: str = "IDLE",
+    connect_concurrency: int = 200,
+    boot: bool = False,
+) -> IdleHold:
     """Connect ``stations`` idle stations (no pings) and return them held open."""
     raise_nofile_limit()
     report = LoadReport(0, 0, 0, 0.0)
-    links = await _connect_all(url, station_ids(id_prefix, stations), ocpp_version, password=password, concurrency=connect_concurrency,
-                               boot=boot, report=report)
+    links = await _connect_all(
+        url,
+        station_ids(id_prefix, stations),
+        ocpp_version,
+        password=password,
+        concurrency=connect_concurrency,
+        boot=boot,
+        report=report,
+    )
     return IdleHold(links, report.errors)

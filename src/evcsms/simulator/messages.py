@@ -77,8 +77,12 @@ class V16:
     version = "1.6"
 
     def boot(self, reason: str, serial: str) -> Message:
-        return "BootNotification", {"chargePointVendor": VENDOR, "chargePointModel": MODEL,
-                                    "firmwareVersion": FIRMWARE, "chargePointSerialNumber": serial[:25]}
+        return "BootNotification", {
+            "chargePointVendor": VENDOR,
+            "chargePointModel": MODEL,
+            "firmwareVersion": FIRMWARE,
+            "chargePointSerialNumber": serial[:25],
+        }
 
     def heartbeat(self) -> Message:
         return "Heartbeat", {}
@@ -87,8 +91,12 @@ class V16:
         return status
 
     def status(self, connector_id: int, status: str, error_code: str, ts: str) -> Message:
-        return "StatusNotification", {"connectorId": connector_id, "errorCode": error_code,
-                                      "status": status, "timestamp": ts}
+        return "StatusNotification", {
+            "connectorId": connector_id,
+            "errorCode": error_code,
+            "status": status,
+            "timestamp": ts,
+        }
 
     def authorize(self, id_tag: str, token_type: str) -> Message:
         return "Authorize", {"idTag": id_tag}
@@ -100,8 +108,12 @@ class V16:
         return None
 
     def start(self, s: Session, m: MeterSample, ts: str) -> Message:
-        payload: JsonObject = {"connectorId": s.connector_id, "idTag": s.id_tag,
-                               "meterStart": m.register_wh, "timestamp": ts}
+        payload: JsonObject = {
+            "connectorId": s.connector_id,
+            "idTag": s.id_tag,
+            "meterStart": m.register_wh,
+            "timestamp": ts,
+        }
         return "StartTransaction", payload
 
     def start_status(self, s: Session, resp: JsonObject) -> str:
@@ -112,25 +124,45 @@ class V16:
 
     def update(self, s: Session, m: MeterSample, ts: str, *, trigger: bool = False) -> Message:
         context = "Trigger" if trigger else "Sample.Periodic"
-        payload: JsonObject = {"connectorId": s.connector_id, "transactionId": s.tx_id,
-                               "meterValue": [{"timestamp": ts, "sampledValue": sampled_values_16(m, context)}]}
+        payload: JsonObject = {
+            "connectorId": s.connector_id,
+            "transactionId": s.tx_id,
+            "meterValue": [{"timestamp": ts, "sampledValue": sampled_values_16(m, context)}],
+        }
         return "MeterValues", payload
 
     def end(self, s: Session, m: MeterSample, ts: str) -> Message:
-        final = {"timestamp": ts, "sampledValue": sampled_values_16(m, "Transaction.End", full=False)}
-        return "StopTransaction", {"transactionId": s.tx_id, "idTag": s.id_tag, "meterStop": m.register_wh,
-                                   "timestamp": ts, "reason": s.stop_reason, "transactionData": [final]}
+        final = {
+            "timestamp": ts,
+            "sampledValue": sampled_values_16(m, "Transaction.End", full=False),
+        }
+        return "StopTransaction", {
+            "transactionId": s.tx_id,
+            "idTag": s.id_tag,
+            "meterStop": m.register_wh,
+            "timestamp": ts,
+            "reason": s.stop_reason,
+            "transactionData": [final],
+        }
 
     def idle_meter(self, connector_id: int, m: MeterSample, ts: str) -> Message:
         values = sampled_values_16(m, "Trigger", full=False)
-        return "MeterValues", {"connectorId": connector_id, "meterValue": [{"timestamp": ts, "sampledValue": values}]}
+        return "MeterValues", {
+            "connectorId": connector_id,
+            "meterValue": [{"timestamp": ts, "sampledValue": values}],
+        }
 
 
 class V201:
     version = "2.0.1"
 
     def boot(self, reason: str, serial: str) -> Message:
-        station = {"model": MODEL, "vendorName": VENDOR, "firmwareVersion": FIRMWARE, "serialNumber": serial[:25]}
+        station = {
+            "model": MODEL,
+            "vendorName": VENDOR,
+            "firmwareVersion": FIRMWARE,
+            "serialNumber": serial[:25],
+        }
         return "BootNotification", {"reason": reason, "chargingStation": station}
 
     def heartbeat(self) -> Message:
@@ -140,8 +172,12 @@ class V201:
         return status if status in ("Available", "Faulted", "Unavailable") else "Occupied"
 
     def status(self, connector_id: int, status: str, error_code: str, ts: str) -> Message:
-        return "StatusNotification", {"timestamp": ts, "connectorStatus": status,
-                                      "evseId": connector_id, "connectorId": 1}
+        return "StatusNotification", {
+            "timestamp": ts,
+            "connectorStatus": status,
+            "evseId": connector_id,
+            "connectorId": 1,
+        }
 
     def authorize(self, id_tag: str, token_type: str) -> Message:
         return "Authorize", {"idToken": {"idToken": id_tag, "type": token_type}}
@@ -153,8 +189,13 @@ class V201:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
     def _event(self, s: Session, event: str, trigger: str, ts: str, info: JsonObject) -> JsonObject:
-        payload: JsonObject = {"eventType": event, "timestamp": ts, "triggerReason": trigger, "seqNo": s.seq_no,
-                               "transactionInfo": {"transactionId": s.tx_id, **info}}
+        payload: JsonObject = {
+            "eventType": event,
+            "timestamp": ts,
+            "triggerReason": trigger,
+            "seqNo": s.seq_no,
+            "transactionInfo": {"transactionId": s.tx_id, **info},
+        }
         s.seq_no += 1
         return payload
 
@@ -166,14 +207,21 @@ class V201:
         payload = self._event(s, "Started", trigger, ts, info)
         payload["evse"] = {"id": s.connector_id, "connectorId": 1}
         payload["idToken"] = {"idToken": s.id_tag, "type": s.token_type}
-        payload["meterValue"] = [{"timestamp": ts, "sampledValue": sampled_values_201(m, "Transaction.Begin", full=False)}]
+        payload["meterValue"] = [
+            {
+                "timestamp": ts,
+                "sampledValue": sampled_values_201(m, "Transaction.Begin", full=False),
+            }
+        ]
         return "TransactionEvent", payload
 
     def start_status(self, s: Session, resp: JsonObject) -> str:
         return str(resp.get("idTokenInfo", {}).get("status", "Accepted"))
 
     def update(self, s: Session, m: MeterSample, ts: str, *, trigger: bool = False) -> Message:
-        reason, context = ("Trigger", "Trigger") if trigger else ("MeterValuePeriodic", "Sample.Periodic")
+        reason, context = (
+            ("Trigger", "Trigger") if trigger else ("MeterValuePeriodic", "Sample.Periodic")
+        )
         payload = self._event(s, "Updated", reason, ts, {"chargingState": "Charging"})
         payload["meterValue"] = [{"timestamp": ts, "sampledValue": sampled_values_201(m, context)}]
         return "TransactionEvent", payload
@@ -181,15 +229,22 @@ class V201:
     def end(self, s: Session, m: MeterSample, ts: str) -> Message:
         trigger, stopped = _ENDED_201.get(s.stop_reason, ("AbnormalCondition", "Other"))
         state = "Idle" if s.stop_reason == "EVDisconnected" else "EVConnected"
-        payload = self._event(s, "Ended", trigger, ts, {"chargingState": state, "stoppedReason": stopped})
+        payload = self._event(
+            s, "Ended", trigger, ts, {"chargingState": state, "stoppedReason": stopped}
+        )
         if trigger == "StopAuthorized":
             payload["idToken"] = {"idToken": s.id_tag, "type": s.token_type}
-        payload["meterValue"] = [{"timestamp": ts, "sampledValue": sampled_values_201(m, "Transaction.End", full=False)}]
+        payload["meterValue"] = [
+            {"timestamp": ts, "sampledValue": sampled_values_201(m, "Transaction.End", full=False)}
+        ]
         return "TransactionEvent", payload
 
     def idle_meter(self, connector_id: int, m: MeterSample, ts: str) -> Message:
         values = sampled_values_201(m, "Trigger", full=False)
-        return "MeterValues", {"evseId": connector_id, "meterValue": [{"timestamp": ts, "sampledValue": values}]}
+        return "MeterValues", {
+            "evseId": connector_id,
+            "meterValue": [{"timestamp": ts, "sampledValue": values}],
+        }
 
 
 def dialect_for(ocpp_version: str) -> Dialect:

@@ -39,7 +39,9 @@ class ChargeProfile:
         return round(self.target_w * ramp * taper * noise, 1)
 
 
-def new_profile(rng: random.Random, session_seconds: tuple[float, float], meter_interval: float) -> ChargeProfile:
+def new_profile(
+    rng: random.Random, session_seconds: tuple[float, float], meter_interval: float
+) -> ChargeProfile:
     """A random session: 7.4 kW single phase or 11 kW three phase, random length."""
     target = rng.choice(AC_TARGETS_W)
     phases = 1 if target < 10_000 else 3
@@ -52,42 +54,48 @@ def sample(register_wh: float, power_w: float, phases: int, rng: random.Random) 
     volts = tuple(round(NOMINAL_VOLTAGE + rng.uniform(-3.0, 3.0), 1) for _ in PHASES)
     per_phase_w = power_w / max(1, phases)
     amps = tuple(round(per_phase_w / v, 2) if i < phases else 0.0 for i, v in enumerate(volts))
-    return MeterSample(int(register_wh), power_w, (amps[0], amps[1], amps[2]), (volts[0], volts[1], volts[2]))
+    return MeterSample(
+        int(register_wh), power_w, (amps[0], amps[1], amps[2]), (volts[0], volts[1], volts[2])
+    )
+
+
+Reading = tuple[str, float, str, str | None]  # measurand, value, unit, phase
+
+
+def _readings(s: MeterSample, full: bool) -> list[Reading]:
+    rows: list[Reading] = [("Energy.Active.Import.Register", s.register_wh, "Wh", None)]
+    if full:
+        rows.append(("Power.Active.Import", s.power_w, "W", None))
+        rows += [("Current.Import", a, "A", ph) for ph, a in zip(PHASES, s.currents_a, strict=True)]
+        rows += [("Voltage", v, "V", f"{ph}-N") for ph, v in zip(PHASES, s.voltages_v, strict=True)]
+    return rows
+
+
+def _text(measurand: str, value: float) -> str:
+    if measurand == "Energy.Active.Import.Register":
+        return str(int(value))
+    return f"{value:.2f}" if measurand == "Current.Import" else f"{value:.1f}"
 
 
 def sampled_values_16(s: MeterSample, context: str, *, full: bool = True) -> list[dict[str, str]]:
-    """OCPP 1.6 sampledValue list (values are strings)."""
-    values = [
-        {"value": str(s.register_wh), "context": context, "measurand": "Energy.Active.Import.Register",
-         "location": "Outlet", "unit": "Wh"},
-    ]
-    if not full:
-        return values
-    values.append({"value": f"{s.power_w:.1f}", "context": context, "measurand": "Power.Active.Import",
-                   "location": "Outlet", "unit": "W"})
-    for phase, amps in zip(PHASES, s.currents_a, strict=True):
-        values.append({"value": f"{amps:.2f}", "context": context, "measurand": "Current.Import",
-                       "phase": phase, "location": "Outlet", "unit": "A"})
-    for phase, volts in zip(PHASES, s.voltages_v, strict=True):
-        values.append({"value": f"{volts:.1f}", "context": context, "measurand": "Voltage",
-                       "phase": f"{phase}-N", "location": "Outlet", "unit": "V"})
+    """OCPP 1.6 sampledValue list (values are strings); ``full=False``: the register only."""
+    values = []
+    for measurand, value, unit, phase in _readings(s, full):
+        item = {"value": _text(measurand, value), "context": context, "measurand": measurand}
+        if phase is not None:
+            item["phase"] = phase
+        values.append({**item, "location": "Outlet", "unit": unit})
     return values
 
 
-def sampled_values_201(s: MeterSample, context: str, *, full: bool = True) -> list[dict[str, object]]:
+def sampled_values_201(
+    s: MeterSample, context: str, *, full: bool = True
+) -> list[dict[str, object]]:
     """OCPP 2.0.1 sampledValue list (numeric values, unitOfMeasure objects)."""
-    values: list[dict[str, object]] = [
-        {"value": s.register_wh, "context": context, "measurand": "Energy.Active.Import.Register",
-         "location": "Outlet", "unitOfMeasure": {"unit": "Wh"}},
-    ]
-    if not full:
-        return values
-    values.append({"value": s.power_w, "context": context, "measurand": "Power.Active.Import",
-                   "location": "Outlet", "unitOfMeasure": {"unit": "W"}})
-    for phase, amps in zip(PHASES, s.currents_a, strict=True):
-        values.append({"value": amps, "context": context, "measurand": "Current.Import",
-                       "phase": phase, "location": "Outlet", "unitOfMeasure": {"unit": "A"}})
-    for phase, volts in zip(PHASES, s.voltages_v, strict=True):
-        values.append({"value": volts, "context": context, "measurand": "Voltage",
-                       "phase": f"{phase}-N", "location": "Outlet", "unitOfMeasure": {"unit": "V"}})
+    values: list[dict[str, object]] = []
+    for measurand, value, unit, phase in _readings(s, full):
+        item: dict[str, object] = {"value": value, "context": context, "measurand": measurand}
+        if phase is not None:
+            item["phase"] = phase
+        values.append({**item, "location": "Outlet", "unitOfMeasure": {"unit": unit}})
     return values

@@ -13,12 +13,12 @@ from evcsms.simulator.client import CallErrorReceived, ConnectionLost, JsonObjec
 from evcsms.simulator.connector import (
     Connector,
     ConnectorRunner,
-    PlugIn,
     SessionPattern,
     wait_event,
 )
+from evcsms.simulator.control import RemoteControl
 from evcsms.simulator.handlers import Configuration, handlers_16, handlers_201
-from evcsms.simulator.messages import RFID_CARD, Clock, dialect_for, iso, utc_now
+from evcsms.simulator.messages import Clock, dialect_for, iso, utc_now
 from evcsms.simulator.stats import FleetStats
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,15 @@ class VirtualStation:
         self.call_timeout, self.ping_interval = call_timeout, ping_interval
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
         self.boot_retry_cap, self.stop_grace = boot_retry_cap, stop_grace
-        self.connectors = [Connector(n, register_wh=float(self.rng.randrange(0, 2_000_000)))
-                           for n in range(1, connectors + 1)]
+        self.connectors = [
+            Connector(n, register_wh=float(self.rng.randrange(0, 2_000_000)))
+            for n in range(1, connectors + 1)
+        ]
         self.runners = [ConnectorRunner(c, self) for c in self.connectors]
         self.config = self._make_config()
-        self._handlers = handlers_16(self) if ocpp_version == "1.6" else handlers_201(self)
+        self.control = RemoteControl(self)
+        build = handlers_16 if ocpp_version == "1.6" else handlers_201
+        self._handlers = build(self.control)
         self._client: OcppClient | None = None
         self._online: OcppClient | None = None
         self._cond = asyncio.Condition()
@@ -117,7 +121,11 @@ class VirtualStation:
         """Connect, boot and serve until ``stop()``; reconnects on its own."""
         self._done.clear()
         for runner in self.runners:
-            self._tasks.add(asyncio.create_task(runner.run(), name=f"{self.station_id}-c{runner.conn.connector_id}"))
+            self._tasks.add(
+                asyncio.create_task(
+                    runner.run(), name=f"{self.station_id}-c{runner.conn.connector_id}"
+                )
+            )
         try:
             await self._connection_loop()
         finally:
@@ -163,9 +171,16 @@ class VirtualStation:
                 attempt += 1
 
     async def _connect(self) -> OcppClient | None:
-        client = OcppClient(self.url, self.station_id, self.ocpp_version, password=self.password,
-                            handlers=self._handlers, call_timeout=self.call_timeout,
-                            ping_interval=self.ping_interval, on_close=self._wake.set)
+        client = OcppClient(
+            self.url,
+            self.station_id,
+            self.ocpp_version,
+            password=self.password,
+            handlers=self._handlers,
+            call_timeout=self.call_timeout,
+            ping_interval=self.ping_interval,
+            on_close=self._wake.set,
+        )
         try:
             await client.connect()
         except (OSError, TimeoutError, WebSocketException) as exc:
@@ -199,7 +214,9 @@ class VirtualStation:
             return "stop"
         for c in self.connectors:
             shown = self.dialect.connector_status(c.status)
-            await self._call(client, *self.dialect.status(c.connector_id, shown, c.error_code, iso(self.now())))
+            await self._call(
+                client, *self.dialect.status(c.connector_id, shown, c.error_code, iso(self.now()))
+            )
             c.reported = shown
         async with self._cond:
             self._online = client
@@ -210,11 +227,13 @@ class VirtualStation:
     async def _boot(self, client: OcppClient, reason: str) -> bool:
         """BootNotification until Accepted (True); False if the station is stopped meanwhile."""
         while not self._stopping:
-            resp = await self._call(client, *self.dialect.boot(reason, f"SN-{self.station_id}")) or {}
+            resp = (
+                await self._call(client, *self.dialect.boot(reason, f"SN-{self.station_id}")) or {}
+            )
             interval = resp.get("interval", 0)
             interval = interval if isinstance(interval, int) else 0
             if resp.get("status") == "Accepted":
-                self._accept_boot(interval)
+                self.accept_boot(interval)
                 return True
             self._wake.clear()
             if not self._stopping:
@@ -223,7 +242,7 @@ class VirtualStation:
                 raise ConnectionLost(f"{self.station_id}: closed while waiting to boot")
         return False
 
-    def _accept_boot(self, interval: int) -> None:
+    def accept_boot(self, interval: int) -> None:
         self.heartbeat_interval = float(interval) if interval > 0 else DEFAULT_HEARTBEAT
         self.config.values["HeartbeatInterval"] = str(int(self.heartbeat_interval))
         if not self._ever_booted:
@@ -260,7 +279,9 @@ class VirtualStation:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    async def _call(self, client: OcppClient, action: str, payload: JsonObject) -> JsonObject | None:
+    async def _call(
+        self, client: OcppClient, action: str, payload: JsonObject
+    ) -> JsonObject | None:
         """One CALL on a given connection; CALLERROR/timeout -> None, ConnectionLost propagates."""
         self.stats.messages_sent += 1
         try:
@@ -287,88 +308,27 @@ class VirtualStation:
     async def _next_online(self, failed: OcppClient | None) -> OcppClient:
         """The booted connection, waiting for one other than ``failed``."""
         async with self._cond:
-            await self._cond.wait_for(lambda: self._online is not None and self._online is not failed)
+            await self._cond.wait_for(
+                lambda: self._online is not None and self._online is not failed
+            )
             assert self._online is not None
             return self._online
 
-    # -- remote control (used by handlers) -----------------------------------------------------
-
-    def has_connector(self, connector_id: int) -> bool:
-        return 1 <= connector_id <= len(self.connectors)
-
-    def remote_start(self, id_tag: str, connector_id: int | None, *, remote_start_id: int | None = None,
-                     token_type: str = RFID_CARD) -> bool:
-        if not self.accepting_sessions or not id_tag:
-            return False
-        if connector_id is not None and connector_id > 0:
-            candidates = [self.connectors[connector_id - 1]] if self.has_connector(connector_id) else []
-        else:
-            candidates = self.connectors
-        conn = next((c for c in candidates if c.free), None)
-        if conn is None:
-            return False
-        conn.pending_start = PlugIn(id_tag, remote=True, remote_start_id=remote_start_id, token_type=token_type)
-        conn.wake.set()
-        return True
-
-    def remote_stop(self, tx_id: int | str) -> bool:
-        for c in self.connectors:
-            if c.session is not None and c.session.tx_id == tx_id:
-                c.request_stop("Remote")
-                return True
-        return False
-
-    def unlock(self, connector_id: int, *, stop_session: bool) -> str:
-        if not self.has_connector(connector_id):
-            return "unknown"
-        conn = self.connectors[connector_id - 1]
-        if conn.session is not None:
-            if not stop_session:
-                return "busy"
-            conn.request_stop("UnlockCommand")
-        return "unlocked"
-
-    def change_availability(self, connector_id: int, operative: bool) -> str:
-        if connector_id != 0 and not self.has_connector(connector_id):
-            return "Rejected"
-        targets = self.connectors if connector_id == 0 else [self.connectors[connector_id - 1]]
-        for c in targets:
-            c.operative = operative
-        busy = any(not c.idle.is_set() for c in targets)
-        return "Scheduled" if busy and not operative else "Accepted"
-
-    async def report_availability(self) -> None:
-        for runner in self.runners:
-            await runner.apply_availability()
-            runner.conn.wake.set()
+    # -- used by the remote control ------------------------------------------------------------
 
     def request_reset(self, kind: str) -> None:
         self._reset_kind = kind
         self._wake.set()
 
-    async def send_triggered(self, message: str, connector_id: int | None) -> None:
+    async def call_now(self, action: str, payload: JsonObject) -> JsonObject | None:
+        """CALL on the current connection even before boot is accepted (triggered messages)."""
         client = self._client
         if client is None:
-            return
-        if message == "BootNotification":
-            resp = await self._call(client, *self.dialect.boot("Triggered", f"SN-{self.station_id}")) or {}
-            if resp.get("status") == "Accepted" and isinstance(resp.get("interval"), int):
-                self._accept_boot(resp["interval"])
-        elif message == "Heartbeat":
-            await self._call(client, *self.dialect.heartbeat())
-        else:
-            for runner in self.runners:
-                if connector_id is None or runner.conn.connector_id == connector_id:
-                    await self._trigger_connector(client, runner, message)
-
-    async def _trigger_connector(self, client: OcppClient, runner: ConnectorRunner, message: str) -> None:
-        c, d, ts = runner.conn, self.dialect, iso(self.now())
-        if message == "StatusNotification":
-            await self._call(client, *d.status(c.connector_id, d.connector_status(c.status), c.error_code, ts))
-        elif c.session is not None and (message == "TransactionEvent" or self.ocpp_version == "1.6"):
-            await self._call(client, *d.update(c.session, runner.reading(), ts, trigger=True))
-        elif message == "MeterValues":
-            await self._call(client, *d.idle_meter(c.connector_id, runner.reading(), ts))
+            return None
+        try:
+            return await self._call(client, action, payload)
+        except ConnectionLost:
+            return None
 
     # -- configuration ----------------------------------------------------------------------------
 
