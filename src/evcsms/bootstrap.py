@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -119,25 +120,31 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> Any:
     return uvicorn.Config(app, **(options | extra))
 
 
-async def serve(settings: Settings) -> None:
-    """Run one node until stopped (SIGINT/SIGTERM)."""
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run one node until SIGINT/SIGTERM, or until `stop` is set."""
     import uvicorn
 
     services = await build_services(settings)
     app = build_app(services, settings)
     config = uvicorn_config(app, settings)
     server = uvicorn.Server(config)
+
+    async def watch() -> None:
+        if stop is not None:
+            await stop.wait()
+            server.should_exit = True
+
+    watcher = asyncio.create_task(watch(), name="stop-watcher")
     try:
         await server.serve()
     finally:
+        watcher.cancel()
         await app.gateway.registry.close_all()
         await close_services(services)
 
 
 def run(settings: Settings) -> None:
     """Blocking entry point: uvloop when available."""
-    import asyncio
-
     try:
         import uvloop
 

@@ -8,6 +8,8 @@ the server and the fleet in one process until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 from typing import Any
 
@@ -47,7 +49,11 @@ async def _demo(
     settings: Settings, count: int, meter_interval: float, duration: float | None
 ) -> None:
     from evcsms.bootstrap import build_services, close_services, serve
+    from evcsms.simulator.connector import SessionPattern
     from evcsms.simulator.fleet import run_fleet
+
+    if "EVCSMS_LOG_LEVEL" not in os.environ:  # keep the fleet's progress display readable
+        settings = settings.model_copy(update={"log_level": "warning"})
 
     password = secrets.new_station_password()
     services = await build_services(settings)
@@ -59,19 +65,23 @@ async def _demo(
     finally:
         await close_services(services)
     _banner(settings, token, ids16 + ids201)
-    server = asyncio.create_task(serve(settings), name="server")
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(settings, stop), name="server")
     await _wait_for_port(settings.host, settings.port, server)
     url = f"ws://{settings.host}:{settings.port}/ocpp"
-    common = {"duration": duration, "password": password, "meter_interval": meter_interval,
-              "id_tags": DEMO_TAGS}
+    pattern = SessionPattern(session_seconds=(60.0, 240.0), idle_seconds=(2.0, 20.0))
     fleets = [
-        run_fleet(url, len(ids16), "1.6", id_prefix="DEMO16-", progress=True, **common),
-        run_fleet(url, len(ids201), "2.0.1", id_prefix="DEMO201-", progress=False, seed=2, **common),
+        run_fleet(url, len(ids16), "1.6", duration=duration, password=password,
+                  meter_interval=meter_interval, id_tags=DEMO_TAGS, pattern=pattern,
+                  id_prefix="DEMO16-", progress=True),
+        run_fleet(url, len(ids201), "2.0.1", duration=duration, password=password,
+                  meter_interval=meter_interval, id_tags=DEMO_TAGS, pattern=pattern,
+                  id_prefix="DEMO201-", progress=False, seed=2),
     ]
     try:
         await asyncio.gather(*fleets)
     finally:
-        server.cancel()
+        stop.set()
         await asyncio.gather(server, return_exceptions=True)
 
 
@@ -85,10 +95,8 @@ async def _register(services: Services, count: int, password: str) -> tuple[list
         except ConflictError:
             await services.stations.update(station_id, password=password)
     for tag in DEMO_TAGS:
-        try:
+        with contextlib.suppress(ConflictError):
             await services.tokens.create(tag, description="demo card")
-        except ConflictError:
-            pass
     return ids16, ids201
 
 
