@@ -42,7 +42,9 @@ class Bus(Protocol):
         """Answer requests on `subject` (one responder per subject is expected)."""
         ...
 
-    async def request(self, subject: str, message: Message, timeout: float) -> Message: ...
+    async def request(self, subject: str, message: Message, timeout_s: float) -> Message:
+        """Send a request and wait up to `timeout_s` seconds for the responder's answer."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -63,9 +65,9 @@ def matches(pattern: str, subject: str) -> bool:
     """NATS-style wildcard match."""
     want = pattern.split(".")
     have = subject.split(".")
-    for index, token in enumerate(want):
-        if token == ">":
+    for index, part in enumerate(want):
+        if part == ">":
             return len(have) > index
-        if index >= len(have) or (token != "*" and token != have[index]):
+        if index >= len(have) or (part != "*" and part != have[index]):
             return False
     return len(want) == len(have)

@@ -61,12 +61,12 @@ class MemoryBus:
         self._responders[subject] = sub
         return sub
 
-    async def request(self, subject: str, message: Message, timeout: float) -> Message:
+    async def request(self, subject: str, message: Message, timeout_s: float) -> Message:
         sub = self._responders.get(subject)
         if sub is None or sub.responder is None:
             raise NoRespondersError(subject)
         try:
-            return await asyncio.wait_for(sub.responder(message), timeout)
+            return await asyncio.wait_for(sub.responder(message), timeout_s)
         except TimeoutError:
             raise RequestTimeoutError(subject) from None
 

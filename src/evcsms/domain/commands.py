@@ -91,37 +91,49 @@ def _keys(params: Mapping[str, Any]) -> None:
         raise CommandParamsError("keys must be a list of configuration key names")
 
 
+def _remote_start(p: Mapping[str, Any]) -> None:
+    _str(p, "id_token", required=True, max_len=36)
+    _int(p, "evse_id", required=False, minimum=1)
+
+
+def _unlock_connector(p: Mapping[str, Any]) -> None:
+    _int(p, "evse_id", required=True, minimum=1)
+    _int(p, "connector_id", required=False, minimum=1)
+
+
+def _change_availability(p: Mapping[str, Any]) -> None:
+    _int(p, "evse_id", required=False, minimum=0)
+    _one_of(p, "availability", {"operative", "inoperative"}, None)
+
+
+def _trigger_message(p: Mapping[str, Any]) -> None:
+    _one_of(p, "message", TRIGGERABLE, None)
+    _int(p, "evse_id", required=False, minimum=1)
+
+
+def _change_configuration(p: Mapping[str, Any]) -> None:
+    _str(p, "key", required=True, max_len=50)
+    _str(p, "value", required=True, max_len=500)
+
+
+def _data_transfer(p: Mapping[str, Any]) -> None:
+    _str(p, "vendor_id", required=True, max_len=255)
+    _str(p, "message_id", required=False, max_len=50)
+
+
 _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
-    CommandName.REMOTE_START: lambda p: (
-        _str(p, "id_token", required=True, max_len=36),
-        _int(p, "evse_id", required=False, minimum=1),
-    ),
+    CommandName.REMOTE_START: _remote_start,
     CommandName.REMOTE_STOP: lambda p: _int(p, "session_id", required=True, minimum=1),
     CommandName.RESET: lambda p: _one_of(p, "type", {"soft", "hard"}, "soft"),
-    CommandName.UNLOCK_CONNECTOR: lambda p: (
-        _int(p, "evse_id", required=True, minimum=1),
-        _int(p, "connector_id", required=False, minimum=1),
-    ),
-    CommandName.CHANGE_AVAILABILITY: lambda p: (
-        _int(p, "evse_id", required=False, minimum=0),
-        _one_of(p, "availability", {"operative", "inoperative"}, None),
-    ),
-    CommandName.TRIGGER_MESSAGE: lambda p: (
-        _one_of(p, "message", TRIGGERABLE, None),
-        _int(p, "evse_id", required=False, minimum=1),
-    ),
+    CommandName.UNLOCK_CONNECTOR: _unlock_connector,
+    CommandName.CHANGE_AVAILABILITY: _change_availability,
+    CommandName.TRIGGER_MESSAGE: _trigger_message,
     CommandName.GET_CONFIGURATION: _keys,
-    CommandName.CHANGE_CONFIGURATION: lambda p: (
-        _str(p, "key", required=True, max_len=50),
-        _str(p, "value", required=True, max_len=500),
-    ),
+    CommandName.CHANGE_CONFIGURATION: _change_configuration,
     CommandName.GET_VARIABLES: lambda p: _variables(p, with_value=False),
     CommandName.SET_VARIABLES: lambda p: _variables(p, with_value=True),
     CommandName.CLEAR_CACHE: lambda p: None,
-    CommandName.DATA_TRANSFER: lambda p: (
-        _str(p, "vendor_id", required=True, max_len=255),
-        _str(p, "message_id", required=False, max_len=50),
-    ),
+    CommandName.DATA_TRANSFER: _data_transfer,
 }
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 TRANSLATE = {OcppVersion.V16: to_call_v16, OcppVersion.V201: to_call_v201}
 
 
-async def execute(session: StationSession, message: Message, timeout: float) -> Message:
+async def execute(session: StationSession, message: Message, timeout_s: float) -> Message:
     """Run one command on `session`; always answers with an outcome, never raises."""
     command_id: str = message["id"]
     try:
@@ -26,19 +26,19 @@ async def execute(session: StationSession, message: Message, timeout: float) -> 
     except (CommandParamsError, ValueError, KeyError) as exc:
         return CommandOutcome(CommandStatus.FAILED, error=f"cannot translate: {exc}").to_message()
     await session.services.commands.mark_sent(command_id, action, payload)
-    return (await _perform(session, action, payload, timeout)).to_message()
+    return (await _perform(session, action, payload, timeout_s)).to_message()
 
 
 async def _perform(
-    session: StationSession, action: str, payload: dict[str, Any], timeout: float
+    session: StationSession, action: str, payload: dict[str, Any], timeout_s: float
 ) -> CommandOutcome:
     def outcome(status: CommandStatus, **kw: Any) -> CommandOutcome:
         return CommandOutcome(status, action, payload, **kw)
 
     try:
-        answer = await session.call(action, payload, timeout)
+        answer = await session.call(action, payload, timeout_s)
     except TimeoutError:
-        return outcome(CommandStatus.TIMED_OUT, error=f"no answer within {timeout:g} s")
+        return outcome(CommandStatus.TIMED_OUT, error=f"no answer within {timeout_s:g} s")
     except CallErrorReceivedError as exc:
         return outcome(CommandStatus.FAILED, response={"code": exc.code, "description": exc.description},
                        error=f"station answered CALLERROR {exc.code}: {exc.description}")

@@ -128,7 +128,7 @@ class StationSession:
 
     # -- outgoing --------------------------------------------------------------------------
 
-    async def call(self, action: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def call(self, action: str, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """Send a CALL and return the station's answer payload.
 
         Raises TimeoutError, CallErrorReceivedError, InvalidAnswerError or ConnectionError.
@@ -141,7 +141,7 @@ class StationSession:
             self._pending = _Pending(unique_id, action, future)
             try:
                 await self._send(framing.call(unique_id, action, payload), 2, unique_id, action)
-                answer = await asyncio.wait_for(future, timeout)
+                answer = await asyncio.wait_for(future, timeout_s)
             finally:
                 if self._pending is not None and self._pending.unique_id == unique_id:
                     self._pending = None

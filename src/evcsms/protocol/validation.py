@@ -53,7 +53,7 @@ def validator(version: OcppVersion, action: str, response: bool = False) -> Vali
         return None
     schema = json.loads(text)
     schema.pop("$id", None)  # 2.0.1 ids are URNs; refs are local anyway
-    return fastjsonschema.compile(schema, use_formats=True)  # type: ignore[no-any-return]
+    return fastjsonschema.compile(schema, use_formats=True)
 
 
 def known_action(version: OcppVersion, action: str) -> bool:
@@ -88,9 +88,10 @@ def validate(
 def map_error(exc: fastjsonschema.JsonSchemaValueException) -> OcppError:
     """OCPP-J: missing field -> OccurrenceConstraint, wrong JSON type or string type length ->
     TypeConstraint, invalid value -> PropertyConstraint, unexpected fields -> FormatViolation."""
-    path = exc.name.removeprefix("data").lstrip(".") or "payload"
+    name = exc.name or "data"  # the generated validators always set it; "data" is the root
+    path = name.removeprefix("data").lstrip(".") or "payload"
     details = {"field": path, "rule": exc.rule}
-    message = f"{path}: {exc.message.removeprefix(exc.name + ' ')}"
+    message = f"{path}: {exc.message.removeprefix(name + ' ')}"
     rule = exc.rule
     if rule == "required":
         return OccurrenceConstraintCallError(message, details)

@@ -69,7 +69,7 @@ class CommandService:
 
         async def create(conn: AsyncConnection) -> None:
             await conn.execute(
-                t.Command.__table__.insert().values(
+                t.table_of(t.Command).insert().values(
                     id=command_id, station_id=station_id, name=command.value, params=params,
                     status=CommandStatus.PENDING.value, created_by=created_by, created_at=now,
                 )
@@ -91,7 +91,7 @@ class CommandService:
         message = {"id": command_id, "name": command.value, "params": params}
         try:
             reply = await self._bus.request(
-                station_subject(station_id, "command"), message, timeout=self._call_timeout + 5
+                station_subject(station_id, "command"), message, timeout_s=self._call_timeout + 5
             )
         except NoRespondersError:
             return CommandOutcome(CommandStatus.FAILED, error="station offline")

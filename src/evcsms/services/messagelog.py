@@ -54,7 +54,7 @@ class MessageLog:
     async def _flush(self, conn: AsyncConnection) -> None:
         rows, self._buffer = self._buffer, []
         if rows:
-            await conn.execute(t.MessageLogEntry.__table__.insert(), rows)
+            await conn.execute(t.table_of(t.MessageLogEntry).insert(), rows)
 
     async def entries(
         self, station_id: str, *, limit: int, before_id: int | None = None

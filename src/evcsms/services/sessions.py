@@ -242,7 +242,11 @@ async def recompute_energy(conn: AsyncConnection, session_id: int) -> None:
         started_at=row.started_at, stopped_at=row.stopped_at, offline_start=row.offline_start,
     )
     anomalies = [
-        {"kind": str(a.kind), "timestamp": a.timestamp.isoformat(), "detail": a.detail}
+        {
+            "kind": str(a.kind),
+            "timestamp": a.timestamp.isoformat() if a.timestamp is not None else None,
+            "detail": a.detail,
+        }
         for a in result.anomalies
     ]
     await conn.execute(
@@ -258,7 +262,7 @@ async def _insert_session(
     meter_start_wh: Decimal | None = None, offline: bool = False, auth_status: str | None = None,
 ) -> int:
     result = await conn.execute(
-        t.ChargingSession.__table__.insert()
+        t.table_of(t.ChargingSession).insert()
         .values(
             station_id=station_id, transaction_ref=ref, evse_id=evse_id,
             connector_id=connector_id, id_token=id_token, status=SessionStatus.ACTIVE.value,
@@ -286,7 +290,7 @@ async def _find_session(
 
 async def _unknown_stop(conn: AsyncConnection, msg: StopTransaction, now: datetime) -> None:
     await conn.execute(
-        t.StationEvent.__table__.insert().values(
+        t.table_of(t.StationEvent).insert().values(
             station_id=msg.station_id, kind="unknown_transaction_stop", timestamp=now,
             payload={
                 "transaction_id": msg.transaction_id, "meter_stop_wh": str(msg.meter_stop_wh),
@@ -321,7 +325,7 @@ async def _record_event(
     if seen is not None:
         return False
     await conn.execute(
-        t.TransactionEvent.__table__.insert().values(
+        t.table_of(t.TransactionEvent).insert().values(
             session_id=session_id, seq_no=msg.seq_no, event_type=msg.event_type,
             trigger_reason=msg.trigger_reason, timestamp=msg.timestamp, offline=msg.offline,
             received_at=now,

@@ -310,7 +310,7 @@ async def _add_event(
     conn: AsyncConnection, station_id: str, kind: str, at: datetime, payload: dict[str, Any]
 ) -> None:
     await conn.execute(
-        t.StationEvent.__table__.insert().values(
+        t.table_of(t.StationEvent).insert().values(
             station_id=station_id, kind=kind, timestamp=at, payload=payload
         )
     )

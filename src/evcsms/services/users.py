@@ -50,7 +50,7 @@ class UserService:
             if user_id is None:
                 return False
             await conn.execute(
-                t.ApiToken.__table__.insert().values(
+                t.table_of(t.ApiToken).insert().values(
                     user_id=user_id, token_hash=secrets.hash_token(token), label="initial",
                     created_at=now,
                 )

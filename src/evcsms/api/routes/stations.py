@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -76,7 +76,5 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> EventList:
     await services.stations.get(station_id)  # 404 for an unknown station
-    # cast: StationService.events is annotated `list[Any]` inside a class that defines a
-    # method named `list`, so mypy reads the annotation as that method.
-    rows = cast("list[Any]", await services.stations.events(station_id, kind=kind, limit=limit))
+    rows = await services.stations.events(station_id, kind=kind, limit=limit)
     return EventList(items=[StationEventOut.model_validate(r) for r in rows], limit=limit)

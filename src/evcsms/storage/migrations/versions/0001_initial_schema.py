@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 20:10:38.765015
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import evcsms.storage.types
-from sqlalchemy.dialects import postgresql
 
 revision = '0001'
 down_revision = None
