@@ -86,6 +86,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(_describe(exc)) from None
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError("EVCSMS_TLS_CERT and EVCSMS_TLS_KEY must be given together")
+    if settings.role is not Role.ALL:
+        raise SettingsError(
+            f"EVCSMS_ROLE (--role): {settings.role.value!r} needs a shared bus between nodes, "
+            "which this version does not have yet; run with role 'all'"
+        )
     for name in ("tls_cert", "tls_key"):
         path = getattr(settings, name)
         if path is not None and not path.is_file():

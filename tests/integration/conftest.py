@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ class Running:
         return f"http://{self.host}:{self.port}"
 
 
-@pytest.fixture
-async def server(services: Services, settings: Settings) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def running(services: Services, settings: Settings) -> AsyncIterator[Running]:
+    """Serve `services` on a free loopback port for the duration of the block."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -49,15 +51,23 @@ async def server(services: Services, settings: Settings) -> AsyncIterator[Runnin
     server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield Running("127.0.0.1", port, services, app, settings)
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
-    await app.gateway.registry.close_all()
-    sock.close()
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield Running("127.0.0.1", port, services, app, settings)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        await app.gateway.registry.close_all()
+        sock.close()
+
+
+@pytest.fixture
+async def server(services: Services, settings: Settings) -> AsyncIterator[Running]:
+    async with running(services, settings) as node:
+        yield node
 
 
 def auth(station_id: str, password: str) -> dict[str, str]:

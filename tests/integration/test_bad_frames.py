@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import Running, open_station, rpc
 
@@ -48,3 +51,21 @@ async def test_bad_frames_get_specific_call_errors(
     entries = await server.services.message_log.entries("BAD", limit=500)
     assert len(entries) >= 4 * len(cases)
     await ws.close()
+
+
+async def test_oversized_frame_closes_with_1009_and_keeps_what_was_stored(server: Running) -> None:
+    await server.services.stations.create("BIG", password="secret-password-x")
+    ws = await open_station(server, "BIG", password="secret-password-x")
+    boot = await rpc(ws, [2, "1", "BootNotification",
+                          {"chargePointVendor": "V", "chargePointModel": "M"}])
+    assert boot[2]["status"] == "Accepted"
+    huge = '[2, "2", "DataTransfer", {"vendorId": "x", "data": "' + "a" * 300_000 + '"}]'
+    await ws.send(huge)
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    row, _ = await server.services.stations.get("BIG")
+    assert row.vendor == "V", "what was stored before stays stored"
+    again = await open_station(server, "BIG", password="secret-password-x")
+    assert (await rpc(again, [2, "3", "Heartbeat", {}]))[0] == 3
+    await again.close()

@@ -26,7 +26,7 @@ DEMO_TAGS = ["DEMO-RFID-01", "DEMO-RFID-02", "DEMO-RFID-03", "DEMO-RFID-04"]
 @click.command()
 @click.option("--stations", default=4, show_default=True, help="Simulated stations")
 @click.option("--host", envvar="EVCSMS_HOST", default=None)
-@click.option("--port", envvar="EVCSMS_PORT", default=None, type=int)
+@click.option("--port", envvar="EVCSMS_PORT", default=None)
 @click.option("--database-url", envvar="EVCSMS_DATABASE_URL", default=None)
 @click.option("--meter-interval", default=5.0, show_default=True, help="Seconds between samples")
 @click.option("--duration", default=None, type=float, help="Stop after S seconds (default: Ctrl-C)")

@@ -55,20 +55,21 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--host", envvar="EVCSMS_HOST", default=None, help="Listen address [127.0.0.1]")
-@click.option("--port", envvar="EVCSMS_PORT", default=None, type=int, help="Listen port [8180]")
+@click.option("--port", envvar="EVCSMS_PORT", default=None, help="Listen port [8180]")
 @database_option
 @click.option("--unknown-stations", envvar="EVCSMS_UNKNOWN_STATIONS", default=None,
-              type=click.Choice(["reject", "pending", "accept"]),
-              help="What to do with unknown station ids [reject]")
-@click.option("--heartbeat-interval", envvar="EVCSMS_HEARTBEAT_INTERVAL", default=None, type=int,
+              help="What to do with unknown station ids: reject, pending or accept [reject]")
+@click.option("--heartbeat-interval", envvar="EVCSMS_HEARTBEAT_INTERVAL", default=None,
               help="Heartbeat interval given to stations at boot, seconds [300]")
 @click.option("--tls-cert", envvar="EVCSMS_TLS_CERT", default=None, help="PEM certificate (wss://)")
 @click.option("--tls-key", envvar="EVCSMS_TLS_KEY", default=None, help="PEM private key (wss://)")
-@click.option("--role", envvar="EVCSMS_ROLE", default=None,
-              type=click.Choice(["all", "gateway", "api", "worker"]), help="Node role [all]")
+@click.option("--role", envvar="EVCSMS_ROLE", default=None, help="Node role: all [all]")
 @click.option("--log-level", envvar="EVCSMS_LOG_LEVEL", default=None, help="Log level [info]")
 def serve(**flags: Any) -> None:
-    """Run a node: OCPP at ws://HOST:PORT/ocpp/{station_id}, REST API at /api/v1, docs at /docs."""
+    """Run a node: OCPP at ws://HOST:PORT/ocpp/{station_id}, REST API at /api/v1, docs at /docs.
+
+    Values are checked by the settings model, so an error names both the variable and the flag.
+    """
     from evcsms.bootstrap import run
 
     settings = settings_or_exit(**flags)
