@@ -18,6 +18,7 @@ import ocpp
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from evcsms.simulator import SessionPattern, VirtualStation
 
@@ -161,9 +162,8 @@ class FakeCsms:
             await asyncio.sleep(self.answer_delay)
         self.inflight[station] -= 1
         try:
-            reply = self.replies.get(action, lambda s, p: self._default(s, action, p))(
-                station, payload
-            )
+            custom = self.replies.get(action)
+            reply = custom(station, payload) if custom else self._default(station, action, payload)
             answer: list[Any] = [3, msg_id, reply]
         except CallError as exc:
             answer = [4, msg_id, exc.code, exc.description, {"why": "test"}]
@@ -202,7 +202,11 @@ async def csms() -> AsyncIterator[FakeCsms]:
     fake = FakeCsms()
     server: Server
     async with serve(
-        fake.handler, "127.0.0.1", 0, subprotocols=["ocpp1.6", "ocpp2.0.1"], compression=None
+        fake.handler,
+        "127.0.0.1",
+        0,
+        subprotocols=[Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1")],
+        compression=None,
     ) as server:
         port = server.sockets[0].getsockname()[1]
         fake.url = f"ws://127.0.0.1:{port}/ocpp"

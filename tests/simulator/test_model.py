@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evcsms.simulator.handlers import Configuration
@@ -19,6 +19,7 @@ from .conftest import schema_errors
 TS = "2025-03-01T12:00:00.000Z"
 
 
+@settings(deadline=None, max_examples=50)
 @given(seed=st.integers(0, 2**32), minutes=st.floats(1, 600))
 def test_profile_ramps_and_tapers_within_target(seed: int, minutes: float) -> None:
     rng = random.Random(seed)
@@ -32,6 +33,7 @@ def test_profile_ramps_and_tapers_within_target(seed: int, minutes: float) -> No
         assert powers[-1] < powers[profile.total_samples // 2]  # taper at the end
 
 
+@settings(deadline=None, max_examples=50)
 @given(register=st.floats(0, 1e9), power=st.floats(0, 22_000), phases=st.sampled_from([1, 3]))
 def test_sample_currents_match_power(register: float, power: float, phases: int) -> None:
     s = sample(register, power, phases, random.Random(1))
@@ -49,6 +51,7 @@ def test_iso_is_utc_with_z() -> None:
         iso(datetime(2025, 3, 1))  # noqa: DTZ001 - the naive value is the point
 
 
+@settings(deadline=None, max_examples=50)
 @given(
     version=st.sampled_from(["1.6", "2.0.1"]),
     register=st.integers(0, 10**9),
@@ -140,6 +143,7 @@ def test_load_report_rate_and_percentiles() -> None:
     assert LoadReport(0, 0, 0, 1.0).percentile(99) == 0.0
 
 
+@settings(deadline=None, max_examples=50)
 @given(st.lists(st.floats(0, 1e4), min_size=1, max_size=50), st.floats(0, 100), st.floats(0, 100))
 def test_percentile_is_monotone_and_bounded(data: list[float], p: float, q: float) -> None:
     report = LoadReport(1, len(data), 0, 1.0, data)

@@ -232,10 +232,10 @@ class OcppClient:
         try:
             async for raw in ws:
                 self._on_frame(raw)
-        except ConnectionClosed as exc:
-            self._mark_closed(str(exc))
-            return
-        self._mark_closed("connection closed")
+        except ConnectionClosed:
+            pass
+        finally:
+            self._mark_closed("connection closed")
 
     def _on_frame(self, raw: str | bytes) -> None:
         try:

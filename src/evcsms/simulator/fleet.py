@@ -87,7 +87,7 @@ def _display(stats: FleetStats, stations: int, enabled: bool) -> Iterator[None]:
         get_renderable=lambda: stats_table(stats, stations),
         refresh_per_second=2,
         console=Console(),
-        transient=False,
+        transient=True,
     ):
         yield
 

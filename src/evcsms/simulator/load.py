@@ -179,8 +179,9 @@ async def _connect_all(
     """Open every connection (``concurrency`` handshakes at a time); failures count as errors."""
     gate = asyncio.Semaphore(max(1, concurrency))
     boot_msg = dialect_for(ocpp_version).boot("PowerUp", "SN-BENCH")
+    opened: list[_Link] = []
 
-    async def one(station_id: str) -> _Link | None:
+    async def one(station_id: str) -> None:
         async with gate:
             try:
                 ws = await open_websocket(
@@ -195,18 +196,22 @@ async def _connect_all(
             except _LINK_ERRORS as exc:
                 log.debug("%s: connect failed: %r", station_id, exc)
                 report.errors += 1
-                return None
+                return
             report.stations_connected += 1
-        link = _Link(ws)
+            link = _Link(ws)
+            opened.append(link)
         if boot:
             try:
                 await link.call(*boot_msg)
             except _LINK_ERRORS:
                 report.errors += 1
-        return link
 
-    links = await asyncio.gather(*(one(sid) for sid in ids))
-    return [link for link in links if link is not None]
+    try:
+        await asyncio.gather(*(one(sid) for sid in ids))
+    except BaseException:  # cancelled or timed out while connecting: do not leak sockets
+        await asyncio.shield(_close_all(opened))
+        raise
+    return opened
 
 
 async def _close_all(links: list[_Link]) -> None:
