@@ -201,8 +201,8 @@ def test_simulate_against_an_unreachable_csms_prints_a_summary() -> None:
 
 @pytest.mark.slow
 async def test_cancelled_connect_phase_closes_what_it_opened(csms: FakeCsms) -> None:
-    csms.answer_delay = 0.05  # boots answer slowly, so the connect phase is still running
+    csms.answer_delay = 0.5  # boots answer slowly, so the connect phase is still running
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(hold_idle(csms.url, 30, boot=True, connect_concurrency=5), 0.1)
+        await asyncio.wait_for(hold_idle(csms.url, 30, boot=True, connect_concurrency=5), 0.2)
     assert csms.connections, "some stations connected before the timeout"
     await eventually(lambda: all(ws.state.name == "CLOSED" for ws in csms.connections.values()))
