@@ -56,7 +56,7 @@ def loop_factory(choice: str) -> tuple[Callable[[], asyncio.AbstractEventLoop] |
             if choice == "uvloop":
                 raise
         else:
-            return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
+            return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"  # type: ignore[attr-defined]
     return None, "asyncio (default loop)"
 
 

@@ -49,7 +49,7 @@ def now_iso() -> str:
 
 
 class CentralSystem16(ChargePoint16):  # type: ignore[misc]
-    @on(Action16.boot_notification)
+    @on(Action16.boot_notification)  # type: ignore[untyped-decorator]
     def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
     ) -> result16.BootNotification:
@@ -59,17 +59,17 @@ class CentralSystem16(ChargePoint16):  # type: ignore[misc]
             status=RegistrationStatus.accepted,
         )
 
-    @on(Action16.heartbeat)
+    @on(Action16.heartbeat)  # type: ignore[untyped-decorator]
     def on_heartbeat(self) -> result16.Heartbeat:
         return result16.Heartbeat(current_time=now_iso())
 
-    @on(Action16.meter_values)
+    @on(Action16.meter_values)  # type: ignore[untyped-decorator]
     def on_meter_values(
         self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> result16.MeterValues:
         return result16.MeterValues()
 
-    @on(Action16.status_notification)
+    @on(Action16.status_notification)  # type: ignore[untyped-decorator]
     def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> result16.StatusNotification:
@@ -77,7 +77,7 @@ class CentralSystem16(ChargePoint16):  # type: ignore[misc]
 
 
 class CentralSystem201(ChargePoint201):  # type: ignore[misc]
-    @on(Action201.boot_notification)
+    @on(Action201.boot_notification)  # type: ignore[untyped-decorator]
     def on_boot_notification(
         self, charging_station: dict[str, Any], reason: str, **kwargs: Any
     ) -> result201.BootNotification:
@@ -87,24 +87,24 @@ class CentralSystem201(ChargePoint201):  # type: ignore[misc]
             status=RegistrationStatusEnumType.accepted,
         )
 
-    @on(Action201.heartbeat)
+    @on(Action201.heartbeat)  # type: ignore[untyped-decorator]
     def on_heartbeat(self, **kwargs: Any) -> result201.Heartbeat:
         return result201.Heartbeat(current_time=now_iso())
 
-    @on(Action201.meter_values)
+    @on(Action201.meter_values)  # type: ignore[untyped-decorator]
     def on_meter_values(
         self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> result201.MeterValues:
         return result201.MeterValues()
 
-    @on(Action201.status_notification)
+    @on(Action201.status_notification)  # type: ignore[untyped-decorator]
     def on_status_notification(
         self, timestamp: str, connector_status: str, evse_id: int, connector_id: int, **kwargs: Any
     ) -> result201.StatusNotification:
         return result201.StatusNotification()
 
 
-CENTRAL_SYSTEMS = {"ocpp1.6": CentralSystem16, "ocpp2.0.1": CentralSystem201}
+CENTRAL_SYSTEMS: dict[str, Any] = {"ocpp1.6": CentralSystem16, "ocpp2.0.1": CentralSystem201}
 
 
 async def on_connect(ws: ServerConnection) -> None:
