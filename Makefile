@@ -29,7 +29,7 @@ run: install ## Start evcsms on SQLite with a simulated fleet charging; prints t
 demo: run ## Same as run
 
 test: install ## Run the whole test suite (unit, storage on SQLite and PostgreSQL, integration, API, layer contracts)
-	$(RUN)/lint-imports --config pyproject.toml
+	$(RUN)/lint-imports pyproject.toml
 	$(RUN)/python -m pytest -n 2 --dist loadgroup -q
 
 test-fast: install ## Unit tests only (no sockets, no PostgreSQL)
@@ -38,7 +38,7 @@ test-fast: install ## Unit tests only (no sockets, no PostgreSQL)
 lint: install ## ruff, mypy and the import-layer contracts
 	$(RUN)/ruff check src tests benchmarks
 	$(RUN)/mypy
-	$(RUN)/lint-imports --config pyproject.toml
+	$(RUN)/lint-imports pyproject.toml
 
 bench: install ## Gateway throughput/latency/memory benchmark beside two reference servers
 	$(RUN)/python benchmarks/gateway_throughput.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -97,6 +98,19 @@ class Router:
             await self.api(scope, receive, send)
 
 
+def tune_gc() -> None:
+    """Move everything alive after start-up out of the collector's sight and collect less often.
+
+    Each OCPP frame allocates many short-lived objects; with the default gen-0 threshold
+    (700) the collector ran every couple of frames and kept rescanning the long-lived
+    start-up heap (SQLAlchemy metadata, compiled schemas). Measured on the MeterValues
+    flood: see benchmarks/README.md.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 def build_app(services: Services, settings: Settings) -> Router:
     """The node's ASGI app: the OCPP gateway and the REST API on one port."""
     from evcsms.api.app import create_api
@@ -135,6 +149,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             server.should_exit = True
 
     watcher = asyncio.create_task(watch(), name="stop-watcher")
+    tune_gc()
     try:
         await server.serve()
     finally:

@@ -8,9 +8,15 @@ from typing import Any
 from evcsms.domain.model import OcppVersion
 from evcsms.protocol import validation
 from evcsms.protocol.context import Payload, Routes, StationContext
-from evcsms.protocol.errors import InternalCallError, NotSupportedCallError, OcppError
+from evcsms.protocol.errors import (
+    InternalCallError,
+    NotSupportedCallError,
+    OcppError,
+    PropertyConstraintCallError,
+)
 from evcsms.protocol.v16.routes import ROUTES as V16_ROUTES
 from evcsms.protocol.v201.routes import ROUTES as V201_ROUTES
+from evcsms.services.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,8 @@ async def handle_call(
         answer = await handler(ctx, payload)
     except OcppError:
         raise
+    except InvalidInputError as exc:  # a value the station sent that cannot be stored
+        raise PropertyConstraintCallError(str(exc)) from None
     except Exception as exc:
         log.exception("handler %s %s failed for %s", ctx.version.value, action, ctx.station_id)
         raise InternalCallError(f"{action} could not be processed") from exc

@@ -63,6 +63,9 @@ def parse_timestamp(raw: object, field: str = "timestamp") -> datetime:
     return parsed.astimezone(UTC)
 
 
+MAX_VALUE = Decimal("1E20")  # beyond any meter; keeps NUMERIC(30, 9) from overflowing
+
+
 def parse_decimal(raw: object, field: str) -> Decimal:
     """A finite Decimal from a JSON string, int or float (through its text, not float maths)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
@@ -73,6 +76,8 @@ def parse_decimal(raw: object, field: str) -> Decimal:
         raise ValueError(f"{field}: {raw!r} is not a decimal number") from None
     if not value.is_finite():
         raise ValueError(f"{field}: {raw!r} is not a finite number")
+    if abs(value) >= MAX_VALUE:
+        raise ValueError(f"{field}: {raw!r} is out of range (at most {MAX_VALUE:.0E} in magnitude)")
     return value
 
 
@@ -92,6 +97,9 @@ def parse_v16_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValu
                 blobs.append(item)
             else:
                 raw.append(item)
+        if not blobs:  # the common case: nothing to pair
+            samples += raw
+            continue
         paired_samples, paired_signed = _pair_signed(raw, blobs)
         samples += paired_samples
         signed += paired_signed

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from evcsms.domain.clock import Clock
 from evcsms.domain.model import Direction
 from evcsms.storage import tables as t
+from evcsms.storage.bulk import insert_log_rows
 from evcsms.storage.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,7 @@ class MessageLog:
 
     async def _flush(self, conn: AsyncConnection) -> None:
         rows, self._buffer = self._buffer, []
-        if rows:
-            await conn.execute(t.table_of(t.MessageLogEntry).insert(), rows)
+        await insert_log_rows(conn, rows)
 
     async def entries(
         self, station_id: str, *, limit: int, before_id: int | None = None

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
-from evcsms.domain.metering import SampledValue, session_energy
+from evcsms.domain.metering import SampledValue
 from evcsms.domain.model import SessionStatus
 from evcsms.domain.tokens import TokenDecision
-from evcsms.services.meter_store import insert_samples, register_samples
+from evcsms.services.meter_sink import MeterSink
+from evcsms.services.meter_store import insert_samples, recompute_energy
 from evcsms.services.tokens import decide_in
 from evcsms.storage import tables as t
 from evcsms.storage.writer import BatchWriter
@@ -84,6 +85,7 @@ class SessionService:
         self._writer = writer
         self._bus = bus
         self._clock = clock
+        self._sink = MeterSink(writer)
 
     # -- OCPP 1.6 --------------------------------------------------------------------------
 
@@ -164,16 +166,14 @@ class SessionService:
         self, station_id: str, evse_id: int, samples: list[SampledValue], *,
         transaction_id: int | None = None, transaction_ref: str | None = None,
     ) -> None:
-        """Store samples; attach them to the session named by id (1.6) or ref (2.0.1)."""
+        """Store samples; attach them to the session named by id (1.6) or ref (2.0.1).
 
-        async def op(conn: AsyncConnection) -> int:
-            session_id = await _find_session(conn, station_id, transaction_id, transaction_ref)
-            await insert_samples(conn, station_id, session_id, evse_id, samples)
-            if session_id:
-                await recompute_energy(conn, session_id)
-            return session_id
-
-        await self._writer.submit(op, "meter-values")
+        Goes through the MeterSink: one INSERT per writer batch for every station's frames.
+        """
+        await self._sink.add(
+            station_id, evse_id, samples, transaction_id=transaction_id,
+            transaction_ref=transaction_ref,
+        )
 
     # -- OCPP 2.0.1 ------------------------------------------------------------------------
 
@@ -228,32 +228,6 @@ class SessionService:
         await self._bus.publish(
             f"events.session.{what}", {"station_id": station_id, "session_id": session_id}
         )
-
-
-async def recompute_energy(conn: AsyncConnection, session_id: int) -> None:
-    row = (
-        await conn.execute(select(t.ChargingSession).where(t.ChargingSession.id == session_id))
-    ).first()
-    if row is None:
-        return
-    result = session_energy(
-        await register_samples(conn, session_id),
-        meter_start_wh=row.meter_start_wh, meter_stop_wh=row.meter_stop_wh,
-        started_at=row.started_at, stopped_at=row.stopped_at, offline_start=row.offline_start,
-    )
-    anomalies = [
-        {
-            "kind": str(a.kind),
-            "timestamp": a.timestamp.isoformat() if a.timestamp is not None else None,
-            "detail": a.detail,
-        }
-        for a in result.anomalies
-    ]
-    await conn.execute(
-        update(t.ChargingSession)
-        .where(t.ChargingSession.id == session_id)
-        .values(energy_wh=result.energy_wh, meter_anomalies=anomalies)
-    )
 
 
 async def _insert_session(

@@ -55,11 +55,18 @@ class BatchWriter:
 
     async def submit(self, op: Operation[T], label: str = "") -> T:
         """Run `op` in the next batch; return its result once committed."""
+        return await self.enqueue(op, label)
+
+    def enqueue(self, op: Operation[T], label: str = "") -> asyncio.Future[T]:
+        """Queue `op`; the returned future resolves with its result once committed.
+
+        Several callers may await one such future (see `services.meter_sink`).
+        """
         if self._closed:
             raise WriterClosedError("storage writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(op, future, label))
-        return await future
+        return future
 
     async def barrier(self) -> None:
         """Return once everything queued before this call is committed."""
