@@ -112,7 +112,8 @@ class SampledValue:
             raise TypeError(f"SampledValue value must be a Decimal, not {type(self.value)}")
         if not self.value.is_finite():
             raise ValueError(f"SampledValue value {self.value} is not a finite number")
-        object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
+        if self.timestamp.tzinfo is not UTC:
+            object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
 
 
 class AnomalyKind(StrEnum):

@@ -91,8 +91,7 @@ def parse_v16_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValu
         raw: list[SampledValue] = []
         blobs: list[SignedReading] = []
         for j, sv in enumerate(_list(entry.get("sampledValue"), f"{where}.sampledValue")):
-            field = f"{where}.sampledValue[{j}]"
-            item = _v16_sampled_value(_dict(sv, field), at, field)
+            item = _v16_sampled_value(sv, at, where, j)
             if isinstance(item, SignedReading):
                 blobs.append(item)
             else:
@@ -107,35 +106,54 @@ def parse_v16_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValu
 
 
 def _v16_sampled_value(
-    sv: dict[str, Any], at: datetime, field: str
+    sv: Any, at: datetime, where: str, j: int
 ) -> SampledValue | SignedReading:
-    f = _strings(sv, field, "context", "format", "measurand", "phase", "location", "unit")
-    fmt = f["format"] or "Raw"
+    # The fast path builds no field names: they are made only when something is wrong.
+    if type(sv) is not dict:
+        field = f"{where}.sampledValue[{j}]"
+        _dict(sv, field)
+    get = sv.get
+    context, fmt, measurand = get("context"), get("format"), get("measurand")
+    phase, location, unit = get("phase"), get("location"), get("unit")
+    for name, value in (("context", context), ("format", fmt), ("measurand", measurand),
+                        ("phase", phase), ("location", location), ("unit", unit)):
+        if value is not None and type(value) is not str:
+            raise ValueError(f"{where}.sampledValue[{j}].{name}: expected a string, got {value!r}")
+    fmt = fmt or "Raw"
     if fmt not in _V16_FORMATS:
-        raise ValueError(f"{field}.format: {fmt!r} is neither Raw nor SignedData")
-    measurand = f["measurand"] or REGISTER
+        raise ValueError(f"{where}.sampledValue[{j}].format: {fmt!r} is neither Raw nor SignedData")
+    measurand = measurand or REGISTER
     if fmt == "SignedData":
-        blob = sv.get("value")
+        blob = get("value")
         if not isinstance(blob, str) or not blob:
-            raise ValueError(f"{field}.value: SignedData needs a non-empty string, got {blob!r}")
+            raise ValueError(
+                f"{where}.sampledValue[{j}].value: SignedData needs a non-empty string, got {blob!r}"
+            )
         return SignedReading(
-            timestamp=at,
-            data=blob,
-            measurand=measurand,
-            unit=f["unit"],
-            phase=f["phase"],
-            location=f["location"],
-            context=f["context"],
+            timestamp=at, data=blob, measurand=measurand, unit=unit, phase=phase,
+            location=location, context=context,
         )
+    raw = get("value")
+    try:
+        value = _quick_decimal(raw)
+    except ValueError:
+        value = parse_decimal(raw, f"{where}.sampledValue[{j}].value")  # raises, with the field
     return SampledValue(
-        timestamp=at,
-        value=parse_decimal(sv.get("value"), f"{field}.value"),
-        measurand=measurand,
-        unit=f["unit"],
-        phase=f["phase"],
-        location=f["location"],
-        context=f["context"],
+        timestamp=at, value=value, measurand=measurand, unit=unit, phase=phase,
+        location=location, context=context,
     )
+
+
+def _quick_decimal(raw: object) -> Decimal:
+    """parse_decimal's success path for the common case (a decimal string); ValueError otherwise."""
+    if type(raw) is str:
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise ValueError from None
+        if value.is_finite() and abs(value) < MAX_VALUE:
+            return value
+    raise ValueError
 
 
 def _pair_signed(
