@@ -8,6 +8,7 @@ Frames are buffered and written as one multi-row insert per writer batch;
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 from typing import Any
@@ -43,7 +44,7 @@ class MessageLog:
         message_type: int | None = None, unique_id: str | None = None, action: str | None = None,
     ) -> None:
         if not self._buffer:
-            self._writer.submit_nowait(self._flush, "message-log")
+            self._writer.submit_nowait(functools.partial(self._flush, self._buffer), "message-log")
         self._buffer.append(
             {
                 "station_id": station_id, "direction": direction.value, "frame": frame,
@@ -52,8 +53,10 @@ class MessageLog:
             }
         )
 
-    async def _flush(self, conn: AsyncConnection) -> None:
-        rows, self._buffer = self._buffer, []
+    async def _flush(self, rows: list[dict[str, Any]], conn: AsyncConnection) -> None:
+        """Write the buffer this flush was queued for (again, if a failed batch is retried)."""
+        if self._buffer is rows:  # later frames start the next buffer
+            self._buffer = []
         await insert_log_rows(conn, rows)
 
     async def entries(

@@ -12,6 +12,7 @@ one station's bad input cannot fail another station's frame.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,13 +53,18 @@ class MeterSink:
         else:
             pending.rows.extend(rows)
         if pending.future is None:
-            pending.future = self._writer.enqueue(self._flush, "meter-values")
+            pending.future = self._writer.enqueue(
+                functools.partial(self._flush, pending), "meter-values"
+            )
         await pending.future
 
-    async def _flush(self, conn: AsyncConnection) -> None:
-        pending, self._pending = self._pending, _Pending()
-        rows = pending.rows
+    async def _flush(self, pending: _Pending, conn: AsyncConnection) -> None:
+        """Write `pending`. Bound to its buffer, so the writer may run it again after a
+        failed batch and it writes the same rows (never an emptied buffer)."""
+        if self._pending is pending:  # later frames start the next buffer
+            self._pending = _Pending()
         sessions = await _resolve_sessions(conn, list(pending.by_session))
+        rows = list(pending.rows)
         for key, key_rows in pending.by_session.items():
             session_id = sessions.get(key, 0)
             for row in key_rows:
