@@ -73,3 +73,18 @@ def station_id(path: str) -> str | None:
         return None
     ident = path[len(OCPP_PATH_PREFIX) :].split("?", 1)[0].strip("/")
     return ident or None
+
+
+async def serve_forever(handler: Callable[..., Any], host: str, port: int, banner: str) -> None:
+    """Listen like every reference server does (both subprotocols, no compression, a deep
+    backlog), print `ready <banner> ... nofile=N` once listening, then serve."""
+    from websockets.asyncio.server import serve
+    from websockets.typing import Subprotocol
+
+    nofile = raise_nofile_limit()
+    async with serve(
+        handler, host, port, subprotocols=[Subprotocol(p) for p in OCPP_SUBPROTOCOLS],
+        compression=None, backlog=LISTEN_BACKLOG,
+    ) as server:
+        print(f"ready {banner} on ws://{host}:{port}/ocpp/{{id}} nofile={nofile}", flush=True)
+        await server.serve_forever()

@@ -17,16 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from _common import (
-    LISTEN_BACKLOG,
-    OCPP_SUBPROTOCOLS,
-    raise_nofile_limit,
     run,
+    serve_forever,
     server_args,
     station_id,
 )
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
 CALL = 2
 
@@ -63,21 +60,8 @@ async def handle(ws: ServerConnection) -> None:
 
 
 async def main(loop_name: str, host: str, port: int) -> None:
-    nofile = raise_nofile_limit()
-    async with serve(
-        handle,
-        host,
-        port,
-        subprotocols=[Subprotocol(p) for p in OCPP_SUBPROTOCOLS],
-        compression=None,
-        backlog=LISTEN_BACKLOG,
-    ) as server:
-        print(
-            f"ready bare websockets server on ws://{host}:{port}/ocpp/{{id}} "
-            f"loop={loop_name} json={CODEC} nofile={nofile}",
-            flush=True,
-        )
-        await server.serve_forever()
+    banner = f"bare websockets server loop={loop_name} json={CODEC}"
+    await serve_forever(handle, host, port, banner)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from _common import (
-    LISTEN_BACKLOG,
-    OCPP_SUBPROTOCOLS,
-    raise_nofile_limit,
     run,
+    serve_forever,
     server_args,
     station_id,
 )
@@ -37,9 +35,8 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 from ocpp.v201.enums import RegistrationStatusEnumType
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
 HEARTBEAT_INTERVAL = 300
 
@@ -121,21 +118,8 @@ async def on_connect(ws: ServerConnection) -> None:
 
 
 async def main(loop_name: str, host: str, port: int) -> None:
-    nofile = raise_nofile_limit()
-    async with serve(
-        on_connect,
-        host,
-        port,
-        subprotocols=[Subprotocol(p) for p in OCPP_SUBPROTOCOLS],
-        compression=None,
-        backlog=LISTEN_BACKLOG,
-    ) as server:
-        print(
-            f"ready plain ocpp-library server on ws://{host}:{port}/ocpp/{{id}} "
-            f"loop={loop_name} validation=default nofile={nofile}",
-            flush=True,
-        )
-        await server.serve_forever()
+    banner = f"plain ocpp-library server loop={loop_name} validation=default"
+    await serve_forever(on_connect, host, port, banner)
 
 
 if __name__ == "__main__":
