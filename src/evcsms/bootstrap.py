@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -158,8 +159,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await close_services(services)
 
 
+def stop_on_sigterm(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run(settings: Settings) -> None:
-    """Blocking entry point: uvloop when available."""
+    """Blocking entry point: uvloop when available.
+
+    uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal; with
+    SIGTERM's default action the process would die before `serve` drains the storage
+    writer, so SIGTERM is made to unwind like Ctrl-C (the CLI then exits 0).
+    """
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         import uvloop
 

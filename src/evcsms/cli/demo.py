@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 from typing import Any
 
 import click
 
+from evcsms.bootstrap import stop_on_sigterm
 from evcsms.services import secrets
 from evcsms.services.container import Services
 from evcsms.services.errors import ConflictError
@@ -41,8 +43,12 @@ def demo(stations: int, meter_interval: float, duration: float | None, **flags: 
         factory = uvloop.new_event_loop
     except ImportError:  # pragma: no cover
         factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_demo(settings, stations, meter_interval, duration))
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(_demo(settings, stations, meter_interval, duration))
+    except KeyboardInterrupt:  # Ctrl-C after the server shut down cleanly
+        click.echo("evcsms demo stopped")
 
 
 async def _demo(

@@ -77,7 +77,10 @@ def serve(**flags: Any) -> None:
     http = "https" if settings.tls else "http"
     click.echo(f"evcsms: OCPP {scheme}://{settings.host}:{settings.port}/ocpp/{{station_id}}")
     click.echo(f"evcsms: API  {http}://{settings.host}:{settings.port}/docs")
-    run(settings)
+    try:
+        run(settings)
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its graceful shutdown
+        click.echo("evcsms stopped")
 
 
 @cli.group()

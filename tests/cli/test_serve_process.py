@@ -1,0 +1,58 @@
+"""`evcsms serve` as a real process: a station talks to it, SIGTERM stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def talk(port: int) -> str:
+    for _ in range(100):  # wait for the server to listen
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/ocpp/PROC1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+                await ws.send('[2, "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
+                return str(await ws.recv())
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("server never listened")
+
+
+def test_sigterm_shuts_down_cleanly_and_keeps_the_frames(tmp_path: Path) -> None:
+    port = free_port()
+    env = os.environ | {
+        "EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/proc.db",
+        "EVCSMS_PORT": str(port), "EVCSMS_UNKNOWN_STATIONS": "accept",
+        "EVCSMS_LOG_LEVEL": "warning",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "evcsms", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        answer = asyncio.run(talk(port))
+        assert '"Accepted"' in answer
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "evcsms stopped" in output
+    frames = sqlite3.connect(tmp_path / "proc.db").execute(
+        "select direction, action from message_log where station_id = 'PROC1' order by id").fetchall()
+    assert ("in", "BootNotification") in frames and ("out", "BootNotification") in frames
