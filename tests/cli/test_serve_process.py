@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 async def talk(port: int) -> str:
-    for _ in range(100):  # wait for the server to listen
+    for _ in range(300):  # wait up to 30 s for the server to listen (slow CI start-up)
         try:
             async with connect(f"ws://127.0.0.1:{port}/ocpp/PROC1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
                 await ws.send('[2, "1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
