@@ -32,7 +32,7 @@ async def test_fleet_runs_stations_and_counts(
         csms.url,
         3,
         "1.6",
-        duration=1.0,
+        duration=3.0,  # room for a whole session even on a busy CI machine
         passwords={"SIM0002": "pw2"},
         password="pw",
         meter_interval=0.05,
