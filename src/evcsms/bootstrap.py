@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from evcsms.bus.memory import MemoryBus
@@ -30,18 +29,6 @@ log = logging.getLogger(__name__)
 
 def node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-@dataclass
-class Node:
-    """A running node: its settings, services and name."""
-
-    settings: Settings
-    services: Services
-    name: str
-
-    async def close(self) -> None:
-        await close_services(self.services)
 
 
 async def build_services(

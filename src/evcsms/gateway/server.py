@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from evcsms.bus.base import Message
@@ -22,7 +22,7 @@ from evcsms.gateway.registry import Registry
 from evcsms.gateway.session import StationSession
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
-from evcsms.services.stations import Admission
+from evcsms.services.stations import Admission, Handshake
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ def basic_credentials(scope: Scope) -> tuple[str, str] | None:
     return None
 
 
+class Refusal(NamedTuple):
+    """Why a handshake is refused: HTTP status, reason, extra headers."""
+
+    status: int
+    reason: str
+    headers: dict[str, str]
+
+
 class OcppGateway:
     def __init__(self, services: Services, *, node: str, call_timeout: float = 30.0) -> None:
         self.services = services
@@ -67,40 +75,42 @@ class OcppGateway:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         station_id = unquote(scope["path"][len(PREFIX):])
         await receive()  # websocket.connect
-        refusal = await self._handshake(scope, station_id)
-        if isinstance(refusal, tuple):
-            await _deny(scope, send, *refusal)
+        outcome = await self._handshake(scope, station_id)
+        if isinstance(outcome, Refusal):
+            await _deny(scope, send, *outcome)
             return
-        version = refusal
+        version, admitted = outcome
         await send({"type": "websocket.accept", "subprotocol": version.subprotocol})
-        await self._run(station_id, version, receive, send)
+        await self._run(station_id, version, admitted, receive, send)
 
     async def _handshake(
         self, scope: Scope, station_id: str
-    ) -> OcppVersion | tuple[int, str, dict[str, str]]:
+    ) -> tuple[OcppVersion, Handshake] | Refusal:
         if not station_id or len(station_id) > MAX_ID or "/" in station_id:
-            return 404, f"station id must be 1 to {MAX_ID} characters without '/'", {}
+            return Refusal(404, f"station id must be 1 to {MAX_ID} characters without '/'", {})
         version = choose_version(list(scope.get("subprotocols", [])))
         if version is None:
-            return 400, "no supported OCPP subprotocol offered (ocpp2.0.1, ocpp1.6)", {}
+            return Refusal(400, "no supported OCPP subprotocol offered (ocpp2.0.1, ocpp1.6)", {})
         credentials = basic_credentials(scope)
         if credentials is not None and credentials[0] != station_id:
-            return 401, "Basic auth user must be the station id", _challenge()
-        admission = await self.services.stations.admit(
+            return Refusal(401, "Basic auth user must be the station id", _challenge())
+        admitted = await self.services.stations.handshake(
             station_id, credentials[1] if credentials else None
         )
+        admission = admitted.admission
         if admission is Admission.UNKNOWN:
             log.warning("refused unknown station %s", station_id)
-            return 404, "unknown station", {}
+            return Refusal(404, "unknown station", {})
         if admission is Admission.BAD_CREDENTIALS:
             log.warning("refused %s: bad or missing credentials", station_id)
-            return 401, "bad or missing credentials", _challenge()
+            return Refusal(401, "bad or missing credentials", _challenge())
         if admission is Admission.REJECTED:
-            return 403, "station rejected by the operator", {}
-        return version
+            return Refusal(403, "station rejected by the operator", {})
+        return version, admitted
 
-    async def _run(self, station_id: str, version: OcppVersion, receive: Any, send: Any) -> None:
-        registration, lenient = await self.services.stations.connection_state(station_id)
+    async def _run(
+        self, station_id: str, version: OcppVersion, admitted: Handshake, receive: Any, send: Any
+    ) -> None:
 
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
@@ -112,7 +122,9 @@ class OcppGateway:
                 log.debug("close of replaced connection failed", exc_info=True)
 
         ctx = StationContext(station_id, version, self.services)
-        session = StationSession(ctx, send_text, registration=registration, lenient=lenient)
+        session = StationSession(
+            ctx, send_text, registration=admitted.registration, lenient=admitted.lenient
+        )
         await self.registry.attach(session, close)
         await self.services.stations.set_connected(station_id, True, self.node)
         log.info("%s connected (OCPP %s)", station_id, version.value)

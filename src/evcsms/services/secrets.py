@@ -9,6 +9,7 @@ API tokens are 256 random bits: a SHA-256 digest is enough and lookups stay fast
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -55,12 +56,13 @@ class VerifiedCache:
     def __init__(self) -> None:
         self._known: dict[str, tuple[str, str]] = {}
 
-    def verify(self, station_id: str, password: str, stored: str) -> bool:
+    async def verify(self, station_id: str, password: str, stored: str) -> bool:
+        """True if `password` matches `stored`; PBKDF2 runs in a thread, once per station."""
         quick = hashlib.sha256(password.encode()).hexdigest()
         cached = self._known.get(station_id)
         if cached is not None and cached[0] == stored:
             return hmac.compare_digest(cached[1], quick)
-        if not verify_password(password, stored):
+        if not await asyncio.to_thread(verify_password, password, stored):
             return False
         self._known[station_id] = (stored, quick)
         return True

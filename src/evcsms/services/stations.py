@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.bus.base import Bus
@@ -27,6 +27,13 @@ class Admission(enum.Enum):
     UNKNOWN = "unknown"  # no such station and the policy rejects unknown ids
     BAD_CREDENTIALS = "bad_credentials"
     REJECTED = "rejected"  # the operator rejected this station
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    admission: Admission
+    registration: Registration
+    lenient: bool  # the station's validation mode is lenient
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,27 +86,36 @@ class StationService:
 
     async def admit(self, station_id: str, password: str | None) -> Admission:
         """Decide at the WebSocket handshake whether `station_id` may connect."""
+        return (await self.handshake(station_id, password)).admission
+
+    async def handshake(self, station_id: str, password: str | None) -> Handshake:
+        """Admission plus what the connection needs (registration, validation mode), from
+        one read of the station's row."""
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(t.Station.password_hash, t.Station.registration).where(
-                        t.Station.id == station_id
-                    )
+                    select(
+                        t.Station.password_hash, t.Station.registration,
+                        t.Station.validation_mode,
+                    ).where(t.Station.id == station_id)
                 )
             ).first()
         if row is None:
             return await self._admit_unknown(station_id)
-        if row.registration == Registration.REJECTED:
-            return Admission.REJECTED
-        if row.password_hash is None:
-            return Admission.ADMITTED
-        if password is None or not self._verified.verify(station_id, password, row.password_hash):
-            return Admission.BAD_CREDENTIALS
-        return Admission.ADMITTED
+        registration = Registration(row.registration)
+        lenient = row.validation_mode == ValidationMode.LENIENT.value
+        if registration is Registration.REJECTED:
+            return Handshake(Admission.REJECTED, registration, lenient)
+        if row.password_hash is not None and (
+            password is None
+            or not await self._verified.verify(station_id, password, row.password_hash)
+        ):
+            return Handshake(Admission.BAD_CREDENTIALS, registration, lenient)
+        return Handshake(Admission.ADMITTED, registration, lenient)
 
-    async def _admit_unknown(self, station_id: str) -> Admission:
+    async def _admit_unknown(self, station_id: str) -> Handshake:
         if self.unknown_policy == "reject":
-            return Admission.UNKNOWN
+            return Handshake(Admission.UNKNOWN, Registration.REJECTED, False)
         registration = (
             Registration.ACCEPTED if self.unknown_policy == "accept" else Registration.PENDING
         )
@@ -112,7 +128,7 @@ class StationService:
             await conn.execute(stmt.on_conflict_do_nothing())
 
         await self._writer.submit(op, "admit-unknown")
-        return Admission.ADMITTED
+        return Handshake(Admission.ADMITTED, registration, False)
 
     # -- station messages ------------------------------------------------------------------
 
@@ -143,20 +159,6 @@ class StationService:
             "events.station.boot", {"station_id": station_id, "registration": registration.value}
         )
         return BootResult(registration, self.heartbeat_interval)
-
-    async def connection_state(self, station_id: str) -> tuple[Registration, bool]:
-        """Registration and whether validation is lenient, read when a station connects."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(t.Station.registration, t.Station.validation_mode).where(
-                        t.Station.id == station_id
-                    )
-                )
-            ).first()
-        if row is None:
-            return Registration.PENDING, False
-        return Registration(row.registration), row.validation_mode == ValidationMode.LENIENT.value
 
     async def registration(self, station_id: str) -> Registration:
         async with self._engine.connect() as conn:
@@ -286,8 +288,6 @@ class StationService:
         return row, list(connectors)
 
     async def list(self, *, limit: int, offset: int) -> tuple[builtins.list[Any], int]:
-        from sqlalchemy import func
-
         async with self._engine.connect() as conn:
             total = await conn.scalar(select(func.count()).select_from(t.Station))
             rows = (

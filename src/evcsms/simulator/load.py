@@ -234,6 +234,21 @@ async def _drive(
         await _close_all(links)
 
 
+async def _start(
+    url: str, ids: list[str], ocpp_version: str, duration: float, warmup: float, *,
+    password: str | None, concurrency: int, boot: bool,
+) -> tuple[list[_Link], _Window, _Payloads]:
+    """Connect every station, then open the measuring window `warmup` seconds later."""
+    raise_nofile_limit()
+    report = LoadReport(0, 0, 0, duration)
+    links = await _connect_all(
+        url, ids, ocpp_version, password=password, concurrency=concurrency, boot=boot,
+        report=report,
+    )
+    t0 = perf_counter()
+    return links, _Window(report, t0 + warmup, t0 + warmup + duration), _Payloads(ocpp_version)
+
+
 async def meter_flood(
     url: str,
     stations: int,
@@ -247,20 +262,10 @@ async def meter_flood(
     boot: bool = True,
 ) -> LoadReport:
     """Every station sends MeterValues back-to-back; answers inside the window count."""
-    raise_nofile_limit()
-    report = LoadReport(0, 0, 0, duration)
-    links = await _connect_all(
-        url,
-        station_ids(id_prefix, stations),
-        ocpp_version,
-        password=password,
-        concurrency=connect_concurrency,
-        boot=boot,
-        report=report,
+    links, window, payloads = await _start(
+        url, station_ids(id_prefix, stations), ocpp_version, duration, warmup,
+        password=password, concurrency=connect_concurrency, boot=boot,
     )
-    t0 = perf_counter()
-    window = _Window(report, t0 + warmup, t0 + warmup + duration)
-    payloads = _Payloads(ocpp_version)
 
     async def flood(i: int, link: _Link) -> None:
         register = 1_000_000 + i * 1000
@@ -269,7 +274,7 @@ async def meter_flood(
             window.record(*await link.call("MeterValues", payloads.meter_values(register)))
 
     await _drive(links, window, flood)
-    return report
+    return window.report
 
 
 async def realistic_mix(
@@ -285,20 +290,10 @@ async def realistic_mix(
 ) -> LoadReport:
     """Each station sends ~1 message per ``per_station_interval`` s (Poisson): 80 % MeterValues,
     15 % Heartbeat, 5 % StatusNotification."""
-    raise_nofile_limit()
-    report = LoadReport(0, 0, 0, duration)
-    links = await _connect_all(
-        url,
-        station_ids(id_prefix, stations),
-        ocpp_version,
-        password=password,
-        concurrency=MIX_CONNECT_CONCURRENCY,
-        boot=True,
-        report=report,
+    links, window, payloads = await _start(
+        url, station_ids(id_prefix, stations), ocpp_version, duration, warmup,
+        password=password, concurrency=MIX_CONNECT_CONCURRENCY, boot=True,
     )
-    t0 = perf_counter()
-    window = _Window(report, t0 + warmup, t0 + warmup + duration)
-    payloads = _Payloads(ocpp_version)
     rate = 1.0 / max(per_station_interval, 1e-6)
 
     async def mix(i: int, link: _Link) -> None:
@@ -311,7 +306,7 @@ async def realistic_mix(
             await asyncio.sleep(min(rng.expovariate(rate), max(0.0, window.end - perf_counter())))
 
     await _drive(links, window, mix)
-    return report
+    return window.report
 
 
 class IdleHold:

@@ -8,8 +8,6 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -59,30 +57,6 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
-
-
-async def pending_revisions(engine: AsyncEngine) -> list[str]:
-    """Revisions not yet applied (empty when the schema is current)."""
-    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
-
-    def current(connection: Connection) -> set[str]:
-        return set(MigrationContext.configure(connection).get_current_heads())
-
-    async with engine.connect() as connection:
-        heads = await connection.run_sync(current)
-    return [
-        rev.revision
-        for rev in script.walk_revisions()
-        if not heads or rev.revision not in _ancestors(script, heads)
-    ]
-
-
-def _ancestors(script: ScriptDirectory, heads: set[str]) -> set[str]:
-    seen: set[str] = set()
-    for head in heads:
-        for rev in script.iterate_revisions(head, "base"):
-            seen.add(rev.revision)
-    return seen
 
 
 def run_upgrade_blocking(url: str, schema: str | None = None) -> None:
