@@ -78,7 +78,7 @@ def pg_schema() -> Iterator[str]:
 
 
 TABLES = (
-    "message_log, meter_values, transaction_events, station_events, commands, sessions, "
+    "message_log, meter_readings, transaction_events, station_events, commands, sessions, "
     "connectors, id_tokens, api_tokens, users, stations"
 )
 

@@ -107,4 +107,4 @@ def test_db_upgrade_creates_the_schema(env: dict[str, str], tmp_path: Path) -> N
 
     tables = {r[0] for r in sqlite3.connect(tmp_path / "cli.db").execute(
         "select name from sqlite_master where type='table'")}
-    assert {"stations", "sessions", "meter_values", "commands", "message_log"} <= tables
+    assert {"stations", "sessions", "meter_readings", "commands", "message_log"} <= tables

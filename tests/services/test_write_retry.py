@@ -48,5 +48,10 @@ async def test_buffered_rows_survive_a_failed_batch(services) -> None:
     with pytest.raises(RuntimeError):
         await failed
     await services.writer.barrier()
-    assert await count(services, t.MeterValue) == 2  # ... and really stored
+    stored_samples = await services.sessions.samples(0)  # ... and really stored
+    assert [(s.measurand, s.value) for s in stored_samples] == [
+        ("Energy.Active.Import.Register", Decimal("1000")),
+        ("Power.Active.Import", Decimal("7400")),
+    ]
+    assert await count(services, t.MeterReading) == 1  # both taken at AT: one reading
     assert await count(services, t.MessageLogEntry) == 1

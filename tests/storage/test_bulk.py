@@ -1,4 +1,4 @@
-"""The driver-level bulk insert stores exactly what the SQLAlchemy path stores."""
+"""The driver-level bulk inserts store exactly what the SQLAlchemy path stores."""
 
 from __future__ import annotations
 
@@ -8,39 +8,67 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evcsms.domain.metering import SampledValue
+from evcsms.services.meter_store import reading_rows, stored_samples
 from evcsms.storage import tables as t
-from evcsms.storage.bulk import COLUMNS, insert_log_rows, insert_meter_rows
+from evcsms.storage.bulk import insert_log_rows, insert_reading_rows, sqlite_time
 from evcsms.storage.dialect import insert
 
 AT = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+REGISTER = "Energy.Active.Import.Register"
 
 
-def row(**changes: object) -> dict[str, object]:
-    base = {"station_id": "S", "session_id": 0, "evse_id": 1, "timestamp": AT,
-            "measurand": "Energy.Active.Import.Register", "phase": "", "location": "",
-            "context": "Sample.Periodic", "unit": "kWh", "value": Decimal("12.3456789"),
-            "signed_data": None}
-    return base | changes
+def samples(at: datetime = AT) -> list[SampledValue]:
+    return [SampledValue(at, Decimal("12.3456789"), REGISTER, "kWh", context="Sample.Periodic"),
+            SampledValue(at, Decimal("230.1"), "Voltage", "V", phase="L1-N")]
 
 
-def as_list(r: dict[str, object]) -> list[object]:
-    return [r[c] for c in COLUMNS]
+async def test_bulk_and_orm_readings_share_one_unique_key(services) -> None:
+    (row,) = reading_rows("S", 0, 1, samples())
+    columns = ("station_id", "session_id", "evse_id", "timestamp", "digest", "samples")
 
+    async def op(conn: AsyncConnection) -> tuple[int, list[object]]:
+        await conn.execute(insert(conn, t.MeterReading).on_conflict_do_nothing(),
+                           [dict(zip(columns, row, strict=True))])
+        # the same reading again through the bulk path, with the time in another zone
+        (again,) = reading_rows("S", 0, 1, samples(AT.astimezone(timezone(timedelta(hours=2)))))
+        await insert_reading_rows(conn, [again])
+        count = await conn.scalar(select(func.count()).select_from(t.MeterReading))
+        return int(count or 0), list(await stored_samples(conn, 0))
 
-async def test_bulk_and_orm_rows_share_one_unique_key(services) -> None:
-    async def op(conn: AsyncConnection) -> list[object]:
-        await conn.execute(insert(conn, t.MeterValue).on_conflict_do_nothing(), [row()])
-        # the same sample again through the bulk path, with the time in another zone
-        later = AT.astimezone(timezone(timedelta(hours=2)))
-        await insert_meter_rows(
-            conn, [as_list(row(timestamp=later)), as_list(row(measurand="Voltage", unit="V"))])
-        return list((await conn.execute(select(t.MeterValue).order_by(t.MeterValue.id))).all())
-
-    rows = await services.writer.submit(op)
-    assert [(r.measurand, r.timestamp, r.value) for r in rows] == [
-        ("Energy.Active.Import.Register", AT, Decimal("12.3456789")),
-        ("Voltage", AT, Decimal("12.3456789")),
+    count, stored = await services.writer.submit(op)
+    assert count == 1
+    assert [(s.measurand, s.phase, s.context, s.timestamp, s.value) for s in stored] == [
+        (REGISTER, "", "Sample.Periodic", AT, Decimal("12.3456789")),
+        ("Voltage", "L1-N", "", AT, Decimal("230.1")),
     ]
+
+
+async def test_a_sample_repeated_in_another_reading_is_read_once(services) -> None:
+    later = AT + timedelta(seconds=10)
+    first = samples()
+    # e.g. a 2.0.1 Ended event repeating the last periodic register beside new samples
+    second = [first[0], SampledValue(AT, Decimal("7"), "Power.Active.Import", "kW"),
+              SampledValue(later, Decimal("13"), REGISTER, "kWh")]
+
+    async def op(conn: AsyncConnection) -> list[object]:
+        await insert_reading_rows(conn, reading_rows("S", 0, 1, first))
+        await insert_reading_rows(conn, reading_rows("S", 0, 1, second))
+        return list(await stored_samples(conn, 0))
+
+    stored = await services.writer.submit(op)
+    assert [(s.timestamp, s.measurand, s.value) for s in stored] == [
+        (AT, REGISTER, Decimal("12.3456789")),
+        (AT, "Voltage", Decimal("230.1")),
+        (AT, "Power.Active.Import", Decimal("7")),
+        (later, REGISTER, Decimal("13")),
+    ]
+
+
+def test_sqlite_time_matches_sqlalchemy_storage_format() -> None:
+    assert sqlite_time(AT) == AT.strftime("%Y-%m-%d %H:%M:%S.%f")
+    whole = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=-5)))
+    assert sqlite_time(whole) == "2026-03-02 14:00:00.000000"
 
 
 async def test_log_rows_round_trip(services) -> None:

@@ -21,9 +21,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evcsms.domain.metering import SampledValue
-from evcsms.services.meter_store import recompute_energy, sample_rows
+from evcsms.services.meter_store import reading_rows, recompute_energy
 from evcsms.storage import tables as t
-from evcsms.storage.bulk import insert_meter_rows
+from evcsms.storage.bulk import insert_reading_rows
 from evcsms.storage.writer import BatchWriter
 
 
@@ -45,7 +45,7 @@ class MeterSink:
         transaction_id: int | None = None, transaction_ref: str | None = None,
     ) -> None:
         """Store `samples`; return once they are committed. Bad rows raise InvalidInputError."""
-        rows = sample_rows(station_id, 0, evse_id, samples)  # raises before buffering
+        rows = reading_rows(station_id, 0, evse_id, samples)  # raises before buffering
         pending = self._pending
         if transaction_id is not None or transaction_ref is not None:
             key = (station_id, str(transaction_id) if transaction_id is not None else str(transaction_ref))
@@ -70,7 +70,7 @@ class MeterSink:
             for row in key_rows:
                 row[1] = session_id  # storage.bulk.COLUMNS[1] is session_id
             rows.extend(key_rows)
-        await insert_meter_rows(conn, rows)
+        await insert_reading_rows(conn, rows)
         for session_id in sorted({sid for sid in sessions.values() if sid}):
             await recompute_energy(conn, session_id)
 

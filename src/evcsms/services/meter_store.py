@@ -1,39 +1,83 @@
-"""Storing meter samples (idempotently) and reading back the energy register."""
+"""Storing meter readings (idempotently) and reading samples and the energy register back.
+
+A reading is one meterValue element: the samples a station took at one moment, stored
+as one `meter_readings` row with the samples as compact JSON (see `tables.MeterReading`
+and ADR 0004). Readers flatten readings back into samples and keep the first stored
+copy of any sample seen twice, which is what the old one-row-per-sample unique key did.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evcsms.domain.metering import SampledValue, session_energy
 from evcsms.services.errors import InvalidInputError
 from evcsms.storage import tables as t
-from evcsms.storage.bulk import insert_meter_rows
+from evcsms.storage.bulk import insert_reading_rows
 
 REGISTER = "Energy.Active.Import.Register"
+# Bounds on the text of one sample's fields (the frame size limit bounds the rest); a
+# station in lenient mode may send longer ones, which are refused, never truncated.
+_MAX_MEASURAND, _MAX_SHORT, _MAX_CONTEXT, _MAX_UNIT = 50, 8, 24, 20
 
 
-def sample_rows(
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """A sample as stored: absent phase, location and context are ""."""
+
+    station_id: str
+    session_id: int
+    evse_id: int
+    timestamp: datetime
+    measurand: str
+    phase: str
+    location: str
+    context: str
+    unit: str | None
+    value: Decimal
+    signed_data: str | None
+
+    def sampled_value(self) -> SampledValue:
+        return SampledValue(
+            timestamp=self.timestamp, value=self.value, measurand=self.measurand,
+            unit=self.unit, phase=self.phase or None, location=self.location or None,
+            context=self.context or None, signed_data=self.signed_data,
+        )
+
+
+def reading_rows(
     station_id: str, session_id: int, evse_id: int, samples: Sequence[SampledValue]
 ) -> list[list[Any]]:
-    """Rows in `storage.bulk.COLUMNS` order; InvalidInputError if a field cannot be stored.
-
-    Strict validation keeps every field inside its column; a station in lenient mode may
-    send longer ones, which are refused, not truncated.
-    """
-    rows = []
+    """Rows in `storage.bulk.COLUMNS` order, one per distinct timestamp, in first-seen
+    order; InvalidInputError if a field is longer than a sample may be."""
+    groups: dict[datetime, list[list[Any]]] = {}
     for s in samples:
-        if (len(s.measurand) > 50 or len(s.phase or "") > 8 or len(s.location or "") > 8
-                or len(s.context or "") > 24 or len(s.unit or "") > 20):
+        phase, location, context = s.phase or "", s.location or "", s.context or ""
+        if (len(s.measurand) > _MAX_MEASURAND or len(phase) > _MAX_SHORT
+                or len(location) > _MAX_SHORT or len(context) > _MAX_CONTEXT
+                or len(s.unit or "") > _MAX_UNIT):
             raise InvalidInputError(
-                f"sampled value {s.measurand[:50]!r} has a field longer than its column allows")
-        rows.append([
-            station_id, session_id, evse_id, s.timestamp, s.measurand, s.phase or "",
-            s.location or "", s.context or "", s.unit, s.value, s.signed_data,
-        ])
+                f"sampled value {s.measurand[:50]!r} has a field longer than allowed")
+        item = [s.measurand, phase, location, context, s.unit, str(s.value), s.signed_data]
+        group = groups.get(s.timestamp)
+        if group is None:
+            groups[s.timestamp] = [item]
+        else:
+            group.append(item)
+    rows = []
+    for at, items in groups.items():
+        text = orjson.dumps(items)
+        digest = hashlib.blake2b(text, digest_size=8).hexdigest()
+        rows.append([station_id, session_id, evse_id, at, digest, text.decode()])
     return rows
 
 
@@ -41,24 +85,45 @@ async def insert_samples(
     conn: AsyncConnection, station_id: str, session_id: int, evse_id: int,
     samples: Sequence[SampledValue],
 ) -> None:
-    """Insert samples; one already stored (same key) is skipped, never counted twice."""
-    await insert_meter_rows(conn, sample_rows(station_id, session_id, evse_id, samples))
+    """Store samples; a reading already stored (same key) is skipped, never counted twice."""
+    await insert_reading_rows(conn, reading_rows(station_id, session_id, evse_id, samples))
+
+
+async def stored_samples(
+    conn: AsyncConnection, session_id: int, *, measurand: str | None = None,
+    limit: int | None = None,
+) -> list[StoredSample]:
+    """The samples stored for a session (0: outside any session), oldest first, each
+    sample once (the first stored copy), optionally only one measurand."""
+    rows = await conn.execute(
+        select(
+            t.MeterReading.station_id, t.MeterReading.evse_id, t.MeterReading.timestamp,
+            t.MeterReading.samples,
+        )
+        .where(t.MeterReading.session_id == session_id)
+        .order_by(t.MeterReading.timestamp, t.MeterReading.id)
+    )
+    seen: set[tuple[Any, ...]] = set()
+    out: list[StoredSample] = []
+    for station_id, evse_id, at, text in rows:
+        for m, phase, location, context, unit, value, signed in orjson.loads(text):
+            if measurand is not None and m != measurand:
+                continue
+            key = (station_id, evse_id, at, m, phase, location, context)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(StoredSample(
+                station_id, session_id, evse_id, at, m, phase, location, context, unit,
+                Decimal(value), signed,
+            ))
+            if limit is not None and len(out) >= limit:
+                return out
+    return out
 
 
 async def register_samples(conn: AsyncConnection, session_id: int) -> list[SampledValue]:
-    rows = await conn.execute(
-        select(
-            t.MeterValue.timestamp, t.MeterValue.value, t.MeterValue.unit, t.MeterValue.phase,
-            t.MeterValue.location, t.MeterValue.context,
-        ).where(t.MeterValue.session_id == session_id, t.MeterValue.measurand == REGISTER)
-    )
-    return [
-        SampledValue(
-            timestamp=r.timestamp, value=r.value, measurand=REGISTER, unit=r.unit,
-            phase=r.phase or None, location=r.location or None, context=r.context or None,
-        )
-        for r in rows
-    ]
+    return [s.sampled_value() for s in await stored_samples(conn, session_id, measurand=REGISTER)]
 
 
 async def recompute_energy(conn: AsyncConnection, session_id: int) -> None:

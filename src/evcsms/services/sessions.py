@@ -24,7 +24,12 @@ from evcsms.domain.metering import SampledValue
 from evcsms.domain.model import SessionStatus
 from evcsms.domain.tokens import TokenDecision
 from evcsms.services.meter_sink import MeterSink
-from evcsms.services.meter_store import insert_samples, recompute_energy
+from evcsms.services.meter_store import (
+    StoredSample,
+    insert_samples,
+    recompute_energy,
+    stored_samples,
+)
 from evcsms.services.tokens import decide_in
 from evcsms.storage import tables as t
 from evcsms.storage.writer import BatchWriter
@@ -214,15 +219,10 @@ class SessionService:
                 )
             ).first()
 
-    async def samples(self, session_id: int, *, limit: int = 10_000) -> list[Any]:
+    async def samples(self, session_id: int, *, limit: int = 10_000) -> list[StoredSample]:
+        """A session's samples (0: outside any session), oldest first, each once."""
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(t.MeterValue)
-                .where(t.MeterValue.session_id == session_id)
-                .order_by(t.MeterValue.timestamp, t.MeterValue.id)
-                .limit(limit)
-            )
-            return list(rows.all())
+            return await stored_samples(conn, session_id, limit=limit)
 
     async def _publish(self, what: str, station_id: str, session_id: int) -> None:
         await self._bus.publish(

@@ -126,15 +126,24 @@ class ChargingSession(Base):
 Index("ix_sessions_station_started", ChargingSession.station_id, ChargingSession.started_at)
 
 
-class MeterValue(Base):
-    """One sampled value. `session_id` 0 means outside any session. The unique key makes a
-    re-sent MeterValues frame a no-op instead of double-counted energy."""
+class MeterReading(Base):
+    """One meterValue element: the samples a station took at one moment, as compact JSON.
 
-    __tablename__ = "meter_values"
+    `samples` is a JSON array of `[measurand, phase, location, context, unit, value,
+    signed_data]` (absent phase/location/context as "", the value as exact decimal text);
+    `services.meter_store` reads and writes it. `session_id` 0 means outside any session.
+    The unique key (with `digest`, a hash of `samples`) makes a re-sent frame a no-op;
+    readers drop a sample seen twice in different readings, so energy is never
+    double-counted. One row per moment instead of one per sample: a typical
+    eight-sample frame costs one row and two index entries, not eight rows and sixteen
+    (ADR 0004).
+    """
+
+    __tablename__ = "meter_readings"
     __table_args__ = (
         UniqueConstraint(
-            "station_id", "session_id", "evse_id", "timestamp", "measurand", "phase",
-            "location", "context", name="uq_meter_values_sample",
+            "station_id", "session_id", "evse_id", "timestamp", "digest",
+            name="uq_meter_readings_reading",
         ),
     )
 
@@ -143,13 +152,8 @@ class MeterValue(Base):
     session_id: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     evse_id: Mapped[int] = mapped_column(Integer, default=0)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
-    measurand: Mapped[str] = mapped_column(String(50))
-    phase: Mapped[str] = mapped_column(String(8), default="")
-    location: Mapped[str] = mapped_column(String(8), default="")
-    context: Mapped[str] = mapped_column(String(24), default="")
-    unit: Mapped[str | None] = mapped_column(String(20))
-    value: Mapped[Decimal] = mapped_column(DecimalText())
-    signed_data: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(16))
+    samples: Mapped[str] = mapped_column(Text)
 
 
 class TransactionEvent(Base):
