@@ -73,9 +73,8 @@ def test_sqlite_time_matches_sqlalchemy_storage_format() -> None:
 
 async def test_log_rows_round_trip(services) -> None:
     async def op(conn: AsyncConnection) -> tuple[int, object]:
-        await insert_log_rows(conn, [{"station_id": "S", "direction": "in", "message_type": 2,
-                                      "unique_id": "1", "action": "Heartbeat",
-                                      "frame": '[2,"1","Heartbeat",{}]', "at": AT}])
+        await insert_log_rows(
+            conn, [("S", "in", 2, "1", "Heartbeat", '[2,"1","Heartbeat",{}]', AT)])
         count = await conn.scalar(select(func.count()).select_from(t.MessageLogEntry))
         at = await conn.scalar(select(t.MessageLogEntry.at))
         return int(count or 0), at

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from evcsms.domain.clock import Clock
 from evcsms.domain.model import Direction
 from evcsms.storage import tables as t
-from evcsms.storage.bulk import insert_log_rows
-from evcsms.storage.writer import BatchWriter
+from evcsms.storage.bulk import log_statements
+from evcsms.storage.writer import BatchWriter, Statements
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class MessageLog:
         self._keep = keep
         self._days = days
         self._prune_every = prune_every
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[tuple[Any, ...]] = []  # rows in storage.bulk.LOG_COLUMNS order
         self._task: asyncio.Task[None] | None = None
 
     def record(
@@ -44,20 +44,19 @@ class MessageLog:
         message_type: int | None = None, unique_id: str | None = None, action: str | None = None,
     ) -> None:
         if not self._buffer:
-            self._writer.submit_nowait(functools.partial(self._flush, self._buffer), "message-log")
+            self._writer.submit_bulk_nowait(
+                functools.partial(self._flush, self._buffer), "message-log")
         self._buffer.append(
-            {
-                "station_id": station_id, "direction": direction.value, "frame": frame,
-                "message_type": message_type, "unique_id": unique_id, "action": action,
-                "at": self._clock.now(),
-            }
+            (station_id, direction.value, message_type, unique_id, action, frame,
+             self._clock.now())
         )
 
-    async def _flush(self, rows: list[dict[str, Any]], conn: AsyncConnection) -> None:
-        """Write the buffer this flush was queued for (again, if a failed batch is retried)."""
+    def _flush(self, rows: list[tuple[Any, ...]], dialect: str) -> Statements:
+        """The rows of the buffer this flush was queued for (again, if a failed batch is
+        retried)."""
         if self._buffer is rows:  # later frames start the next buffer
             self._buffer = []
-        await insert_log_rows(conn, rows)
+        return log_statements(dialect, rows)
 
     async def entries(
         self, station_id: str, *, limit: int, before_id: int | None = None

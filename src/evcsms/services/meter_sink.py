@@ -2,8 +2,9 @@
 
 The writer already commits many operations per transaction; this goes one step
 further for the busiest message. Frames add their rows to a shared buffer and
-await one shared operation, which inserts all buffered rows in one multi-row
-statement, resolves the sessions the frames named, recomputes their energy and
+await one shared job: readings outside any session are one bulk insert (the
+writer's cheapest path); readings that name a transaction are one operation that
+resolves the sessions the frames named, inserts, recomputes their energy and
 commits. Every caller learns about the commit (or the failure) together, so an
 answer still means "stored". Rows are checked before they join the buffer, so
 one station's bad input cannot fail another station's frame.
@@ -23,14 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evcsms.domain.metering import SampledValue
 from evcsms.services.meter_store import reading_rows, recompute_energy
 from evcsms.storage import tables as t
-from evcsms.storage.bulk import insert_reading_rows
-from evcsms.storage.writer import BatchWriter
+from evcsms.storage.bulk import insert_reading_rows, reading_statements
+from evcsms.storage.writer import BatchWriter, Statements
 
 
 @dataclass
-class _Pending:
+class _Loose:
+    """Readings outside any session: a pure bulk insert."""
+
     rows: list[list[Any]] = field(default_factory=list)
-    # (station, transaction id or ref) -> the rows waiting for that session's id
+    future: asyncio.Future[None] | None = None
+
+
+@dataclass
+class _Bound:
+    """Readings that name a transaction: (station, transaction id or ref) -> rows waiting
+    for that session's id."""
+
     by_session: dict[tuple[str, str], list[list[Any]]] = field(default_factory=dict)
     future: asyncio.Future[None] | None = None
 
@@ -38,7 +48,8 @@ class _Pending:
 class MeterSink:
     def __init__(self, writer: BatchWriter) -> None:
         self._writer = writer
-        self._pending = _Pending()
+        self._loose = _Loose()
+        self._bound = _Bound()
 
     async def add(
         self, station_id: str, evse_id: int, samples: Sequence[SampledValue], *,
@@ -46,26 +57,37 @@ class MeterSink:
     ) -> None:
         """Store `samples`; return once they are committed. Bad rows raise InvalidInputError."""
         rows = reading_rows(station_id, 0, evse_id, samples)  # raises before buffering
-        pending = self._pending
-        if transaction_id is not None or transaction_ref is not None:
-            key = (station_id, str(transaction_id) if transaction_id is not None else str(transaction_ref))
-            pending.by_session.setdefault(key, []).extend(rows)
-        else:
-            pending.rows.extend(rows)
-        if pending.future is None:
-            pending.future = self._writer.enqueue(
-                functools.partial(self._flush, pending), "meter-values"
-            )
-        await pending.future
+        if transaction_id is None and transaction_ref is None:
+            loose = self._loose
+            loose.rows.extend(rows)
+            if loose.future is None:
+                loose.future = self._writer.enqueue_bulk(
+                    functools.partial(self._flush_loose, loose), "meter-values")
+            await loose.future
+            return
+        bound = self._bound
+        key = (station_id, str(transaction_id) if transaction_id is not None else str(transaction_ref))
+        bound.by_session.setdefault(key, []).extend(rows)
+        if bound.future is None:
+            bound.future = self._writer.enqueue(
+                functools.partial(self._flush_bound, bound), "meter-values-in-sessions")
+        await bound.future
 
-    async def _flush(self, pending: _Pending, conn: AsyncConnection) -> None:
-        """Write `pending`. Bound to its buffer, so the writer may run it again after a
-        failed batch and it writes the same rows (never an emptied buffer)."""
-        if self._pending is pending:  # later frames start the next buffer
-            self._pending = _Pending()
-        sessions = await _resolve_sessions(conn, list(pending.by_session))
-        rows = list(pending.rows)
-        for key, key_rows in pending.by_session.items():
+    def _flush_loose(self, loose: _Loose, dialect: str) -> Statements:
+        """The rows of `loose`. Bound to its buffer, so a retried batch writes the same rows
+        (never an emptied buffer)."""
+        if self._loose is loose:  # later frames start the next buffer
+            self._loose = _Loose()
+        return reading_statements(dialect, loose.rows)
+
+    async def _flush_bound(self, bound: _Bound, conn: AsyncConnection) -> None:
+        """Write `bound` (bound to its buffer, as above), then recompute those sessions'
+        energy."""
+        if self._bound is bound:
+            self._bound = _Bound()
+        sessions = await _resolve_sessions(conn, list(bound.by_session))
+        rows: list[list[Any]] = []
+        for key, key_rows in bound.by_session.items():
             session_id = sessions.get(key, 0)
             for row in key_rows:
                 row[1] = session_id  # storage.bulk.COLUMNS[1] is session_id

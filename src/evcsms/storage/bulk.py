@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evcsms.storage.writer import Statements
+
 COLUMNS = ("station_id", "session_id", "evse_id", "timestamp", "digest", "samples")
 _CONFLICT = "ON CONFLICT (station_id, session_id, evse_id, timestamp, digest) DO NOTHING"
 # The statements below are built once, at import, from the constant column tuples: no
@@ -38,19 +40,18 @@ def sqlite_time(at: datetime) -> str:
     return at.isoformat(" ", "microseconds")[:26]
 
 
+def reading_statements(dialect: str, rows: Sequence[Sequence[Any]]) -> Statements:
+    """The driver statement and parameters that insert meter readings (sequences in
+    COLUMNS order, aware datetimes); a reading already stored (same key) is skipped."""
+    if dialect == "postgresql":
+        return [(_POSTGRES, [tuple(r) for r in rows])]
+    return [(_SQLITE, [(r[0], r[1], r[2], sqlite_time(r[3]), r[4], r[5]) for r in rows])]
+
+
 async def insert_reading_rows(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert meter readings (sequences in COLUMNS order, aware datetimes); a reading
-    already stored (same key) is skipped."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql("SELECT 1")  # make SQLAlchemy open its transaction first
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.executemany(_POSTGRES, [tuple(r) for r in rows])  # type: ignore[union-attr]
-        return
-    raw = await conn.get_raw_connection()
-    params = [(r[0], r[1], r[2], sqlite_time(r[3]), r[4], r[5]) for r in rows]
-    await raw.driver_connection.executemany(_SQLITE, params)  # type: ignore[union-attr]
+    """`reading_statements` inside the caller's SQLAlchemy transaction."""
+    if rows:
+        await _executemany(conn, reading_statements(conn.dialect.name, rows))
 
 
 LOG_COLUMNS = ("station_id", "direction", "message_type", "unique_id", "action", "frame", "at")
@@ -63,20 +64,23 @@ _LOG_POSTGRES = (
 )
 
 
-async def insert_log_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Append message-log rows (dicts keyed by LOG_COLUMNS, `at` aware UTC)."""
-    if not rows:
-        return
+def log_statements(dialect: str, rows: Sequence[Sequence[Any]]) -> Statements:
+    """The driver statement and parameters that append message-log rows (tuples in
+    LOG_COLUMNS order, `at` an aware datetime)."""
+    if dialect == "postgresql":
+        return [(_LOG_POSTGRES, rows)]
+    return [(_LOG_SQLITE, [(*r[:6], sqlite_time(r[6])) for r in rows])]
+
+
+async def insert_log_rows(conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> None:
+    """`log_statements` inside the caller's SQLAlchemy transaction."""
+    if rows:
+        await _executemany(conn, log_statements(conn.dialect.name, rows))
+
+
+async def _executemany(conn: AsyncConnection, statements: Statements) -> None:
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql("SELECT 1")  # make SQLAlchemy open its transaction first
-        raw = await conn.get_raw_connection()
-        records = [tuple(row[c] for c in LOG_COLUMNS) for row in rows]
-        await raw.driver_connection.executemany(_LOG_POSTGRES, records)  # type: ignore[union-attr]
-        return
-    raw = await conn.get_raw_connection()
-    params = [
-        (r["station_id"], r["direction"], r["message_type"], r["unique_id"], r["action"],
-         r["frame"], sqlite_time(r["at"]))
-        for r in rows
-    ]
-    await raw.driver_connection.executemany(_LOG_SQLITE, params)  # type: ignore[union-attr]
+    raw = (await conn.get_raw_connection()).driver_connection
+    for sql, params in statements:
+        await raw.executemany(sql, params)  # type: ignore[union-attr]
