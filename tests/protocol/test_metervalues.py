@@ -8,12 +8,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from evcsms.domain.metering import SampledValue, SignedReading, session_energy
+from evcsms.domain.metering import SampledValue, SignedReading, readings_of, session_energy
 from evcsms.protocol.metervalues import (
     parse_decimal,
     parse_timestamp,
     parse_v16_meter_values,
+    parse_v16_readings,
     parse_v201_meter_values,
 )
 
@@ -368,3 +371,38 @@ def test_v201_transaction_with_multiplier_end_to_end() -> None:
     result = session_energy(samples)
     assert result.energy_wh == Decimal("1210.2")  # 13555.3 - 12345.1
     assert [a.kind.value for a in result.anomalies] == ["unknown_unit"]  # MWh is not OCPP
+
+
+# --- the MeterValues hot path agrees with the full parser --------------------------------
+
+_field = st.one_of(st.none(), st.sampled_from(["L1", "L2-N", "Outlet", "Sample.Periodic", "Wh",
+                                              "kWh", "Voltage", "Current.Import", ""]),
+                   st.integers(-3, 3), st.text(max_size=3))
+_value = st.one_of(st.sampled_from(["0", "12.5", " 7 ", "1E3", "-0.001", "abc", "NaN", "1E40", ""]),
+                   st.integers(-10, 10), st.floats(allow_nan=True), st.none())
+_sampled = st.fixed_dictionaries(
+    {"value": _value},
+    optional={"measurand": _field, "phase": _field, "location": _field, "context": _field,
+              "unit": _field, "format": st.sampled_from(["Raw", "SignedData", "Other", None])},
+)
+_entry = st.one_of(
+    st.fixed_dictionaries({
+        "timestamp": st.sampled_from(["2026-03-02T09:00:00Z", "2026-03-02T09:00:10+01:00",
+                                      "bad", "2026-03-02"]),
+        "sampledValue": st.one_of(st.lists(_sampled, max_size=4), st.just("x")),
+    }),
+    st.just("not an object"),
+)
+
+
+@given(st.one_of(st.lists(_entry, max_size=3), st.just({"not": "a list"})))
+def test_v16_readings_match_the_full_parser(meter_value: Any) -> None:
+    try:
+        expected: object = readings_of(parse_v16_meter_values(meter_value).samples)
+    except (ValueError, TypeError) as exc:
+        expected = str(exc)
+    try:
+        got: object = parse_v16_readings(meter_value)
+    except (ValueError, TypeError) as exc:
+        got = str(exc)
+    assert got == expected

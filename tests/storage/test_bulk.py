@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evcsms.domain.metering import SampledValue
+from evcsms.domain.metering import SampledValue, readings_of
 from evcsms.services.meter_store import reading_rows, stored_samples
 from evcsms.storage import tables as t
 from evcsms.storage.bulk import insert_log_rows, insert_reading_rows, sqlite_time
@@ -24,14 +24,14 @@ def samples(at: datetime = AT) -> list[SampledValue]:
 
 
 async def test_bulk_and_orm_readings_share_one_unique_key(services) -> None:
-    (row,) = reading_rows("S", 0, 1, samples())
+    (row,) = reading_rows("S", 0, 1, readings_of(samples()))
     columns = ("station_id", "session_id", "evse_id", "timestamp", "digest", "samples")
 
     async def op(conn: AsyncConnection) -> tuple[int, list[object]]:
         await conn.execute(insert(conn, t.MeterReading).on_conflict_do_nothing(),
                            [dict(zip(columns, row, strict=True))])
         # the same reading again through the bulk path, with the time in another zone
-        (again,) = reading_rows("S", 0, 1, samples(AT.astimezone(timezone(timedelta(hours=2)))))
+        (again,) = reading_rows("S", 0, 1, readings_of(samples(AT.astimezone(timezone(timedelta(hours=2))))))
         await insert_reading_rows(conn, [again])
         count = await conn.scalar(select(func.count()).select_from(t.MeterReading))
         return int(count or 0), list(await stored_samples(conn, 0))
@@ -52,8 +52,8 @@ async def test_a_sample_repeated_in_another_reading_is_read_once(services) -> No
               SampledValue(later, Decimal("13"), REGISTER, "kWh")]
 
     async def op(conn: AsyncConnection) -> list[object]:
-        await insert_reading_rows(conn, reading_rows("S", 0, 1, first))
-        await insert_reading_rows(conn, reading_rows("S", 0, 1, second))
+        await insert_reading_rows(conn, reading_rows("S", 0, 1, readings_of(first)))
+        await insert_reading_rows(conn, reading_rows("S", 0, 1, readings_of(second)))
         return list(await stored_samples(conn, 0))
 
     stored = await services.writer.submit(op)

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 REGISTER = "Energy.Active.Import.Register"
 TRANSACTION_BOUND_CONTEXTS = frozenset({"Transaction.Begin", "Transaction.End"})
@@ -114,6 +115,31 @@ class SampledValue:
             raise ValueError(f"SampledValue value {self.value} is not a finite number")
         if self.timestamp.tzinfo is not UTC:
             object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
+
+
+# A reading in the compact form it is stored and moved in: the samples a station took at
+# one moment, each as [measurand, phase, location, context, unit, value, signed_data]
+# (absent phase/location/context as "", the value as exact decimal text). The MeterValues
+# hot path builds these straight from the frame instead of one SampledValue per sample.
+SampleItem = list[Any]
+Reading = tuple[datetime, list[SampleItem]]
+
+
+def sample_item(s: SampledValue) -> SampleItem:
+    return [s.measurand, s.phase or "", s.location or "", s.context or "", s.unit,
+            str(s.value), s.signed_data]
+
+
+def readings_of(samples: Iterable[SampledValue]) -> list[Reading]:
+    """Samples grouped by timestamp (first-seen order) into readings."""
+    groups: dict[datetime, list[SampleItem]] = {}
+    for s in samples:
+        group = groups.get(s.timestamp)
+        if group is None:
+            groups[s.timestamp] = [sample_item(s)]
+        else:
+            group.append(sample_item(s))
+    return list(groups.items())
 
 
 class AnomalyKind(StrEnum):

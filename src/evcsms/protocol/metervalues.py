@@ -33,7 +33,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from evcsms.domain.metering import REGISTER, SampledValue, SignedReading
+from evcsms.domain.metering import (
+    REGISTER,
+    Reading,
+    SampledValue,
+    SampleItem,
+    SignedReading,
+    readings_of,
+)
 
 _V16_FORMATS = ("Raw", "SignedData")
 _MAX_MULTIPLIER = 30  # |10^x| beyond this is not a meter reading
@@ -86,23 +93,72 @@ def parse_v16_meter_values(meter_value: list[dict[str, Any]]) -> ParsedMeterValu
     samples: list[SampledValue] = []
     signed: list[SignedReading] = []
     for i, entry in enumerate(_list(meter_value, "meterValue")):
-        where = f"meterValue[{i}]"
-        at = parse_timestamp(_dict(entry, where).get("timestamp"), f"{where}.timestamp")
-        raw: list[SampledValue] = []
-        blobs: list[SignedReading] = []
-        for j, sv in enumerate(_list(entry.get("sampledValue"), f"{where}.sampledValue")):
-            item = _v16_sampled_value(sv, at, where, j)
-            if isinstance(item, SignedReading):
-                blobs.append(item)
-            else:
-                raw.append(item)
-        if not blobs:  # the common case: nothing to pair
-            samples += raw
-            continue
-        paired_samples, paired_signed = _pair_signed(raw, blobs)
-        samples += paired_samples
-        signed += paired_signed
+        entry_samples, entry_signed = _v16_entry(entry, f"meterValue[{i}]")
+        samples += entry_samples
+        signed += entry_signed
     return ParsedMeterValues(samples, signed)
+
+
+def _v16_entry(entry: Any, where: str) -> tuple[list[SampledValue], list[SignedReading]]:
+    at = parse_timestamp(_dict(entry, where).get("timestamp"), f"{where}.timestamp")
+    raw: list[SampledValue] = []
+    blobs: list[SignedReading] = []
+    for j, sv in enumerate(_list(entry.get("sampledValue"), f"{where}.sampledValue")):
+        item = _v16_sampled_value(sv, at, where, j)
+        if isinstance(item, SignedReading):
+            blobs.append(item)
+        else:
+            raw.append(item)
+    if not blobs:  # the common case: nothing to pair
+        return raw, []
+    return _pair_signed(raw, blobs)
+
+
+def parse_v16_readings(meter_value: list[dict[str, Any]]) -> list[Reading]:
+    """`parse_v16_meter_values` for the MeterValues hot path: the same checks and errors,
+    but readings in storage form (`domain.metering.Reading`), with no SampledValue per
+    sample. An entry with signed data goes through the full parser (it is rare)."""
+    by_time: dict[datetime, list[SampleItem]] = {}  # entries at one moment: one reading
+    for i, entry in enumerate(_list(meter_value, "meterValue")):
+        svs = entry.get("sampledValue") if type(entry) is dict else None
+        items = _plain_items(svs) if type(svs) is list else None
+        if items:
+            at = parse_timestamp(entry.get("timestamp"), f"meterValue[{i}].timestamp")
+            entry_readings = [(at, items)]
+        else:  # the full parser raises the right error for this entry, or pairs signatures
+            entry_readings = readings_of(_v16_entry(entry, f"meterValue[{i}]")[0])
+        for at, items in entry_readings:
+            if at in by_time:
+                by_time[at] += items
+            else:
+                by_time[at] = items
+    return list(by_time.items())
+
+
+def _plain_items(svs: list[Any]) -> list[SampleItem] | None:
+    """Storage items for sampled values that are all plain (Raw, well-typed, a decimal
+    string); None as soon as one is not."""
+    items: list[SampleItem] = []
+    for sv in svs:
+        if type(sv) is not dict or sv.get("format", "Raw") != "Raw":
+            return None
+        get = sv.get
+        context, measurand, phase = get("context"), get("measurand"), get("phase")
+        location, unit, raw = get("location"), get("unit"), get("value")
+        if not (_opt_str(context) and _opt_str(measurand) and _opt_str(phase)
+                and _opt_str(location) and _opt_str(unit) and type(raw) is str):
+            return None
+        try:
+            value = _quick_decimal(raw)
+        except ValueError:
+            return None
+        items.append([measurand or REGISTER, phase or "", location or "", context or "",
+                      unit, str(value), None])
+    return items
+
+
+def _opt_str(value: object) -> bool:
+    return value is None or type(value) is str
 
 
 def _v16_sampled_value(

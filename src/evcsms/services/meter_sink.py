@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evcsms.domain.metering import SampledValue
+from evcsms.domain.metering import Reading
 from evcsms.services.meter_store import reading_rows, recompute_energy
 from evcsms.storage import tables as t
 from evcsms.storage.bulk import insert_reading_rows, reading_statements
@@ -52,11 +52,11 @@ class MeterSink:
         self._bound = _Bound()
 
     async def add(
-        self, station_id: str, evse_id: int, samples: Sequence[SampledValue], *,
+        self, station_id: str, evse_id: int, readings: Sequence[Reading], *,
         transaction_id: int | None = None, transaction_ref: str | None = None,
     ) -> None:
-        """Store `samples`; return once they are committed. Bad rows raise InvalidInputError."""
-        rows = reading_rows(station_id, 0, evse_id, samples)  # raises before buffering
+        """Store `readings`; return once committed. Bad rows raise InvalidInputError."""
+        rows = reading_rows(station_id, 0, evse_id, readings)  # raises before buffering
         if transaction_id is None and transaction_ref is None:
             loose = self._loose
             loose.rows.extend(rows)

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evcsms.domain.metering import SampledValue, session_energy
+from evcsms.domain.metering import Reading, SampledValue, readings_of, session_energy
 from evcsms.services.errors import InvalidInputError
 from evcsms.storage import tables as t
 from evcsms.storage.bulk import insert_reading_rows
@@ -55,26 +55,17 @@ class StoredSample:
 
 
 def reading_rows(
-    station_id: str, session_id: int, evse_id: int, samples: Sequence[SampledValue]
+    station_id: str, session_id: int, evse_id: int, readings: Sequence[Reading]
 ) -> list[list[Any]]:
-    """Rows in `storage.bulk.COLUMNS` order, one per distinct timestamp, in first-seen
-    order; InvalidInputError if a field is longer than a sample may be."""
-    groups: dict[datetime, list[list[Any]]] = {}
-    for s in samples:
-        phase, location, context = s.phase or "", s.location or "", s.context or ""
-        if (len(s.measurand) > _MAX_MEASURAND or len(phase) > _MAX_SHORT
-                or len(location) > _MAX_SHORT or len(context) > _MAX_CONTEXT
-                or len(s.unit or "") > _MAX_UNIT):
-            raise InvalidInputError(
-                f"sampled value {s.measurand[:50]!r} has a field longer than allowed")
-        item = [s.measurand, phase, location, context, s.unit, str(s.value), s.signed_data]
-        group = groups.get(s.timestamp)
-        if group is None:
-            groups[s.timestamp] = [item]
-        else:
-            group.append(item)
+    """Rows in `storage.bulk.COLUMNS` order, one per reading; InvalidInputError if a field
+    is longer than a sample may have it."""
     rows = []
-    for at, items in groups.items():
+    for at, items in readings:
+        for m, phase, location, context, unit, _value, _signed in items:
+            if (len(m) > _MAX_MEASURAND or len(phase) > _MAX_SHORT or len(location) > _MAX_SHORT
+                    or len(context) > _MAX_CONTEXT or (unit is not None and len(unit) > _MAX_UNIT)):
+                raise InvalidInputError(
+                    f"sampled value {m[:50]!r} has a field longer than allowed")
         text = orjson.dumps(items)
         digest = hashlib.blake2b(text, digest_size=8).hexdigest()
         rows.append([station_id, session_id, evse_id, at, digest, text.decode()])
@@ -86,7 +77,8 @@ async def insert_samples(
     samples: Sequence[SampledValue],
 ) -> None:
     """Store samples; a reading already stored (same key) is skipped, never counted twice."""
-    await insert_reading_rows(conn, reading_rows(station_id, session_id, evse_id, samples))
+    await insert_reading_rows(
+        conn, reading_rows(station_id, session_id, evse_id, readings_of(samples)))
 
 
 async def stored_samples(

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
-from evcsms.domain.metering import SampledValue
+from evcsms.domain.metering import Reading, SampledValue, readings_of
 from evcsms.domain.model import SessionStatus
 from evcsms.domain.tokens import TokenDecision
 from evcsms.services.meter_sink import MeterSink
@@ -171,12 +171,22 @@ class SessionService:
         self, station_id: str, evse_id: int, samples: list[SampledValue], *,
         transaction_id: int | None = None, transaction_ref: str | None = None,
     ) -> None:
-        """Store samples; attach them to the session named by id (1.6) or ref (2.0.1).
+        """Store samples; attach them to the session named by id (1.6) or ref (2.0.1)."""
+        await self.meter_readings(
+            station_id, evse_id, readings_of(samples), transaction_id=transaction_id,
+            transaction_ref=transaction_ref,
+        )
+
+    async def meter_readings(
+        self, station_id: str, evse_id: int, readings: list[Reading], *,
+        transaction_id: int | None = None, transaction_ref: str | None = None,
+    ) -> None:
+        """`meter_values` for readings already in storage form (the MeterValues hot path).
 
         Goes through the MeterSink: one INSERT per writer batch for every station's frames.
         """
         await self._sink.add(
-            station_id, evse_id, samples, transaction_id=transaction_id,
+            station_id, evse_id, readings, transaction_id=transaction_id,
             transaction_ref=transaction_ref,
         )
 

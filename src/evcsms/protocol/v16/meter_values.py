@@ -7,7 +7,7 @@ from typing import Any
 from evcsms.domain.metering import SampledValue
 from evcsms.protocol.context import Payload, StationContext
 from evcsms.protocol.errors import PropertyConstraintCallError
-from evcsms.protocol.metervalues import parse_v16_meter_values
+from evcsms.protocol.metervalues import parse_v16_meter_values, parse_v16_readings
 
 
 def parse_samples(meter_value: list[dict[str, Any]], field: str) -> list[SampledValue]:
@@ -25,9 +25,12 @@ def parse_samples(meter_value: list[dict[str, Any]], field: str) -> list[Sampled
 
 
 async def handle(ctx: StationContext, payload: Payload) -> Payload:
-    samples = parse_samples(payload["meterValue"], "meterValue")
-    await ctx.services.sessions.meter_values(
-        ctx.station_id, payload["connectorId"], samples,
+    try:
+        readings = parse_v16_readings(payload["meterValue"])
+    except (ValueError, TypeError) as exc:
+        raise PropertyConstraintCallError(str(exc)) from None
+    await ctx.services.sessions.meter_readings(
+        ctx.station_id, payload["connectorId"], readings,
         transaction_id=payload.get("transactionId"),
     )
     return {}
