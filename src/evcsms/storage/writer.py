@@ -24,6 +24,15 @@ only after commit: an OCPP answer sent after it means the data is stored.
 The writer keeps one connection for its whole life (a pooled connection would be
 rolled back on every return: one more await per batch) and replaces it after an
 error.
+
+Bulk transactions are pipelined on SQLite: the writer hands one to the driver's
+thread and goes on collecting the next batch instead of waiting for the commit, up
+to `max_in_flight` at once (the thread runs them in order, each committing before the
+next starts). Without this, every station waits for the same commit, the event loop
+idles while SQLite writes and SQLite idles while the loop serves the next round of
+frames. Operations wait until the bulk transactions before them are committed, so
+`barrier` and the order of operations mean what they say. PostgreSQL (asyncpg runs one
+query at a time per connection) keeps one in flight.
 """
 
 from __future__ import annotations
@@ -57,9 +66,11 @@ class _Job:
 
 
 class BatchWriter:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000) -> None:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000, max_in_flight: int = 4) -> None:
         self._engine = engine
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight if engine.dialect.name == "sqlite" else 1
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._connection: AsyncConnection | None = None
@@ -116,6 +127,7 @@ class BatchWriter:
         self._queue.put_nowait(None)
         if self._task is not None:
             await self._task
+        await self._drain()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
@@ -148,16 +160,30 @@ class BatchWriter:
                 ops = [job for job in batch if job.op is not None]
                 bulks = [job for job in batch if job.bulk is not None]
                 if ops:
+                    await self._drain()
                     await self._execute(ops)
                 if bulks:
-                    await self._execute(bulks)
+                    await self._dispatch(bulks)
+
+    async def _dispatch(self, bulks: list[_Job]) -> None:
+        """Start a bulk transaction without waiting for its commit (see module doc)."""
+        while len(self._in_flight) >= self._max_in_flight:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(self._execute(bulks), name="batch-writer-bulk")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def _drain(self) -> None:
+        """Wait until every bulk transaction started so far is committed (or failed)."""
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
 
     async def _execute(self, jobs: list[_Job]) -> None:
         """Run jobs of one kind in one transaction; on failure, each alone."""
         try:
             results = await self._transaction(jobs)
         except Exception as exc:
-            await self._discard_connection()
+            await self._after_error(jobs)
             if len(jobs) == 1:
                 log.exception("storage operation %s failed", jobs[0].label or "?")
                 _fail(jobs[0], exc)
@@ -167,7 +193,7 @@ class BatchWriter:
                 try:
                     (result,) = await self._transaction([job])
                 except Exception as single_exc:
-                    await self._discard_connection()
+                    await self._after_error([job])
                     log.exception("storage operation %s failed", job.label or "?")
                     _fail(job, single_exc)
                 else:
@@ -185,6 +211,14 @@ class BatchWriter:
             return [None] * len(jobs)
         async with connection.begin():
             return [await job.op(connection) for job in jobs if job.op]
+
+    async def _after_error(self, jobs: list[_Job]) -> None:
+        """Start afresh after an error, unless other bulk transactions are queued on the
+        connection: a failed SQLite bulk transaction has rolled itself back and leaves the
+        connection usable."""
+        if jobs[0].bulk is not None and self._max_in_flight > 1:
+            return
+        await self._discard_connection()
 
     async def _discard_connection(self) -> None:
         """After an error the connection may be broken or mid-transaction: start afresh."""
