@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evcsms.storage.writer import Statements
 
 COLUMNS = ("station_id", "session_id", "evse_id", "timestamp", "digest", "samples")
-_CONFLICT = "ON CONFLICT (station_id, session_id, evse_id, timestamp, digest) DO NOTHING"
+_CONFLICT = "ON CONFLICT (timestamp, station_id, session_id, evse_id, digest) DO NOTHING"
 # The statements below are built once, at import, from the constant column tuples: no
 # input ever reaches them (hence the S608 exemptions).
 _SQLITE_INSERT = f"INSERT INTO meter_readings ({', '.join(COLUMNS)}) VALUES "  # noqa: S608

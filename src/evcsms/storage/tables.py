@@ -141,8 +141,10 @@ class MeterReading(Base):
 
     __tablename__ = "meter_readings"
     __table_args__ = (
+        # timestamp first: readings arrive in roughly time order, so the index grows at
+        # its end instead of dirtying one page per station on every commit
         UniqueConstraint(
-            "station_id", "session_id", "evse_id", "timestamp", "digest",
+            "timestamp", "station_id", "session_id", "evse_id", "digest",
             name="uq_meter_readings_reading",
         ),
     )

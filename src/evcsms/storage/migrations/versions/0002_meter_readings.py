@@ -40,7 +40,7 @@ def upgrade() -> None:
     sa.Column('digest', sa.String(length=16), nullable=False),
     sa.Column('samples', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_meter_readings')),
-    sa.UniqueConstraint('station_id', 'session_id', 'evse_id', 'timestamp', 'digest', name='uq_meter_readings_reading')
+    sa.UniqueConstraint('timestamp', 'station_id', 'session_id', 'evse_id', 'digest', name='uq_meter_readings_reading')
     )
     with op.batch_alter_table('meter_readings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meter_readings_session_id'), ['session_id'], unique=False)
