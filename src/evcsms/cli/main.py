@@ -113,3 +113,7 @@ except ImportError:  # pragma: no cover - the simulator ships with the package
 from evcsms.cli.demo import demo  # noqa: E402
 
 cli.add_command(demo)
+
+from evcsms.cli.price import price  # noqa: E402
+
+cli.add_command(price)
