@@ -13,12 +13,14 @@ from typing import Any
 
 from evcsms.bus.memory import MemoryBus
 from evcsms.domain.clock import Clock, SystemClock
+from evcsms.services.billing import BillingService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
+from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
 from evcsms.services.users import UserService
 from evcsms.settings import Settings
@@ -57,6 +59,8 @@ async def build_services(
             engine, writer, clock, keep=settings.message_log_keep, days=settings.message_log_days
         ),
         users=UserService(engine, writer, clock),
+        tariffs=TariffService(engine, writer, clock),
+        billing=BillingService(engine, clock),
     )
     await services.presence.start()
     await services.message_log.start()

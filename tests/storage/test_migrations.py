@@ -93,3 +93,20 @@ async def test_0002_moves_samples_into_readings_and_back(engine: AsyncEngine) ->
     assert sorted((*r[:8], Decimal(r[8]), r[9]) for r in rows) == sorted(
         (*r[:8], Decimal(r[8]), r[9]) for r in OLD_ROWS)
 
+
+
+async def test_migrations_create_exactly_the_tables_the_code_declares(engine: AsyncEngine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from evcsms.storage.tables import Base
+
+    await upgrade(engine)
+
+    def diff(sync_conn: object) -> list[object]:
+        context = MigrationContext.configure(sync_conn)  # type: ignore[arg-type]
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []

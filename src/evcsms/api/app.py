@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from evcsms import __version__
 from evcsms.api.deps import reject_nul
 from evcsms.api.errors import install_error_handlers
-from evcsms.api.routes import commands, health, id_tokens, messages, sessions, stations
+from evcsms.api.routes import commands, health, id_tokens, messages, sessions, stations, tariffs
 from evcsms.services.container import Services
 from evcsms.settings import Settings
 
@@ -26,7 +26,8 @@ REST API of **evcsms**, an EV charging station management system (OCPP 1.6J and 
 * Lists take `limit` (1..500, default 50) and `offset` and answer
   `{"items": [...], "total": n, "limit": l, "offset": o}`.
 * Times are ISO 8601 in UTC. Energy is a JSON number in Wh (rounded to 0.001 Wh);
-  `energy_wh_exact` carries the exact value as a string.
+  `energy_wh_exact` carries the exact value as a string. Tariffs and costs are OCPI 2.2.1
+  JSON whose numbers are exact decimals, digit for digit.
 """
 
 TAGS = [
@@ -35,6 +36,8 @@ TAGS = [
     {"name": "sessions", "description": "Charging sessions (transactions)"},
     {"name": "commands", "description": "Commands to stations, stored as records"},
     {"name": "message log", "description": "Every OCPP frame in and out"},
+    {"name": "billing", "description": "OCPI tariffs (versioned), where they apply, sites, "
+                                       "session costs"},
     {"name": "health", "description": "Liveness"},
 ]
 
@@ -50,6 +53,6 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, stations, id_tokens, sessions, commands, messages):
+    for module in (health, stations, id_tokens, sessions, commands, messages, tariffs):
         app.include_router(module.router, prefix=PREFIX)
     return app

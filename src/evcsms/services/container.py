@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
+from evcsms.services.billing import BillingService
 from evcsms.services.commands import CommandService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
+from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
 from evcsms.services.users import UserService
 from evcsms.storage.writer import BatchWriter
@@ -31,3 +33,5 @@ class Services:
     presence: Presence
     message_log: MessageLog
     users: UserService
+    tariffs: TariffService
+    billing: BillingService

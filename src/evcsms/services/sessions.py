@@ -30,6 +30,7 @@ from evcsms.services.meter_store import (
     recompute_energy,
     stored_samples,
 )
+from evcsms.services.tariffs import choose_tariff
 from evcsms.services.tokens import decide_in
 from evcsms.storage import tables as t
 from evcsms.storage.writer import BatchWriter
@@ -245,6 +246,7 @@ async def _insert_session(
     id_token: str | None, started_at: datetime, now: datetime, *,
     meter_start_wh: Decimal | None = None, offline: bool = False, auth_status: str | None = None,
 ) -> int:
+    choice = await choose_tariff(conn, station_id, id_token, started_at)
     result = await conn.execute(
         t.table_of(t.ChargingSession).insert()
         .values(
@@ -253,6 +255,7 @@ async def _insert_session(
             started_at=started_at, meter_start_wh=meter_start_wh, energy_wh=Decimal(0),
             offline_start=offline, meter_anomalies=[], created_at=now, updated_at=now,
             auth_status=auth_status,
+            tariff_version_id=choice.tariff.row_id if choice is not None else None,
         )
         .returning(t.ChargingSession.id)
     )

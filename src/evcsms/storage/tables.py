@@ -56,6 +56,49 @@ class Station(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
     connected_node: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(48), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Site(Base):
+    """A place with stations: its time zone is where tariff times of day are read."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TariffVersion(Base):
+    """One version of an OCPI tariff, never changed once stored: a change is a new
+    version, and a session keeps the version it started with."""
+
+    __tablename__ = "tariff_versions"
+    __table_args__ = (UniqueConstraint("tariff_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tariff_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    ocpi: Mapped[str] = mapped_column(Text)  # the OCPI JSON as imported, numbers exact
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TariffAssignment(Base):
+    """Which tariff applies where: scope "group" (an id token's group), "station",
+    "site" or "default" (scope_id "")."""
+
+    __tablename__ = "tariff_assignments"
+    __table_args__ = (UniqueConstraint("scope", "scope_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(48), default="")
+    tariff_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -116,6 +159,7 @@ class ChargingSession(Base):
     stop_reason: Mapped[str | None] = mapped_column(String(40))
     offline_start: Mapped[bool] = mapped_column(Boolean, default=False)
     meter_anomalies: Mapped[list[Any]] = mapped_column(JsonType, default=list)
+    tariff_version_id: Mapped[int | None] = mapped_column(BigInteger)  # chosen at the start
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,182 @@
+"""Tariffs over the API: versions, assignments and their precedence, and session costs."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from evcsms.domain.metering import SampledValue
+from evcsms.services.sessions import StartTransaction, StopTransaction
+from tests.conftest import T0
+
+REGISTER = "Energy.Active.Import.Register"
+
+
+def tariff(tariff_id: str = "AC-1", energy: str = "0.30", **extra: Any) -> str:
+    """OCPI tariff JSON text (numbers written exactly as given)."""
+    return (
+        f'{{"id": "{tariff_id}", "currency": "EUR", "country_code": "NL", "party_id": "EVC",'
+        f' "elements": [{{"price_components": ['
+        f'{{"type": "FLAT", "price": 0.50, "vat": 21, "step_size": 1}},'
+        f'{{"type": "ENERGY", "price": {energy}, "vat": 21, "step_size": 1}},'
+        f'{{"type": "PARKING_TIME", "price": 6.00, "vat": 21, "step_size": 300}}]}}]'
+        + "".join(f', "{k}": {json.dumps(v)}' for k, v in extra.items()) + "}"
+    )
+
+
+async def put(client, tariff_id: str, text: str):
+    return await client.put(f"/tariffs/{tariff_id}", content=text,
+                            headers={"content-type": "application/json"})
+
+
+async def test_versions_are_added_only_for_changes(client):
+    first = await put(client, "AC-1", tariff())
+    assert first.status_code == 201
+    assert first.json()["version"] == 1 and first.json()["new_version"] is True
+    same = await put(client, "AC-1", tariff(last_updated="2026-03-02T09:00:00Z"))
+    assert same.status_code == 200 and same.json()["version"] == 1
+    changed = await put(client, "AC-1", tariff(energy="0.3125"))
+    assert changed.status_code == 201 and changed.json()["version"] == 2
+    # numbers come back digit for digit (no float on the way)
+    latest = await client.get("/tariffs/AC-1")
+    assert '"price": 0.3125' in latest.text
+    assert (await client.get("/tariffs/AC-1", params={"version": 1})).json()["elements"][0][
+        "price_components"][1]["price"] == 0.30
+    versions = (await client.get("/tariffs/AC-1/versions")).json()
+    assert [v["version"] for v in versions] == [1, 2]
+    listed = (await client.get("/tariffs")).json()
+    assert listed["total"] == 1 and listed["items"][0]["version"] == 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"id": "AC-1", "currency": "EUR", "elements": []}', "elements"),
+    ('{"id": "OTHER", "currency": "EUR", "elements": []}', "id: 'OTHER' differs"),
+    ('{"currency": "EUR", "elements": [{"price_components": [{"type": "TIME", "price": 1, '
+     '"step_size": 1}], "restrictions": {"day_of_week": ["FUNDAY"]}}]}',
+     r"elements\[0\].restrictions.day_of_week"),
+    ("not json", "body: not JSON"),
+])
+async def test_invalid_tariffs_are_refused_naming_the_field(client, text, message):
+    response = await put(client, "AC-1", text)
+    assert response.status_code == 422
+    assert re.search(message, response.json()["detail"]), response.json()
+    assert (await client.get("/tariffs/AC-1")).status_code == 404
+
+
+async def test_assignment_precedence_group_station_site_default(client, services):
+    for tid in ("DEFAULT", "SITE", "STATION", "GROUP"):
+        assert (await put(client, tid, tariff(tid))).status_code == 201
+    assert (await client.post("/stations", json={"id": "CP1"})).status_code == 201
+    assert (await client.post("/id-tokens", json={"token": "CARD1", "group_id": "FLEET-A"})
+            ).status_code == 201
+    assert (await client.get("/stations/CP1/tariff")).status_code == 404
+
+    async def chosen(**params: str) -> tuple[str, str]:
+        body = (await client.get("/stations/CP1/tariff", params=params)).json()
+        return body["scope"], body["tariff_id"]
+
+    assert (await client.put("/tariff-assignments/default", json={"tariff_id": "DEFAULT"})
+            ).status_code == 200
+    assert await chosen() == ("default", "DEFAULT")
+    assert (await client.put("/sites/HARBOUR", json={"name": "Harbour", "time_zone":
+                                                    "Europe/Amsterdam"})).status_code == 200
+    assert (await client.put("/stations/CP1/site", json={"site_id": "HARBOUR"})).status_code == 204
+    assert (await client.put("/tariff-assignments/site/HARBOUR", json={"tariff_id": "SITE"})
+            ).status_code == 200
+    assert await chosen() == ("site", "SITE")
+    assert (await client.put("/tariff-assignments/station/CP1", json={"tariff_id": "STATION"})
+            ).status_code == 200
+    assert await chosen() == ("station", "STATION")
+    assert (await client.put("/tariff-assignments/group/FLEET-A", json={"tariff_id": "GROUP"})
+            ).status_code == 200
+    assert await chosen(id_token="CARD1") == ("group", "GROUP")
+    assert await chosen(id_token="SOMEONE-ELSE") == ("station", "STATION")
+    assert (await client.delete("/tariff-assignments/station/CP1")).status_code == 204
+    assert await chosen() == ("site", "SITE")
+    assert len((await client.get("/tariff-assignments")).json()) == 3
+
+
+async def test_expired_tariffs_are_skipped(client):
+    await client.post("/stations", json={"id": "CP1"})
+    await put(client, "OLD", tariff("OLD", end_date_time="2026-01-01T00:00:00Z"))
+    await put(client, "FALLBACK", tariff("FALLBACK"))
+    await client.put("/tariff-assignments/station/CP1", json={"tariff_id": "OLD"})
+    await client.put("/tariff-assignments/default", json={"tariff_id": "FALLBACK"})
+    assert (await client.get("/stations/CP1/tariff")).json()["tariff_id"] == "FALLBACK"
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), [
+    ("/tariff-assignments/planet/X", {"tariff_id": "AC-1"}, 422, "scope: 'planet'"),
+    ("/tariff-assignments/station/NOPE", {"tariff_id": "AC-1"}, 404, "station 'NOPE'"),
+    ("/tariff-assignments/site/NOPE", {"tariff_id": "AC-1"}, 404, "site 'NOPE'"),
+    ("/tariff-assignments/default", {"tariff_id": "MISSING"}, 404, "tariff 'MISSING'"),
+    ("/sites/S1", {"time_zone": "Europe/Atlantis"}, 422, "time_zone: 'Europe/Atlantis'"),
+])
+async def test_bad_assignments_and_sites(client, path, body, status, message):
+    await put(client, "AC-1", tariff())
+    response = await client.put(path, json=body)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+async def _charge(services, tag: str = "CARD1") -> int:
+    """14 kWh in the first hour, then 40 minutes connected without energy."""
+    start = await services.sessions.start_v16(StartTransaction("CP1", 1, tag, Decimal(1000), T0))
+    tx = start.transaction_id
+    for minutes, wh in ((30, 8000), (60, 15000), (90, 15000)):
+        await services.sessions.meter_values(
+            "CP1", 1, [SampledValue(T0 + timedelta(minutes=minutes), Decimal(wh), REGISTER, "Wh")],
+            transaction_id=tx)
+    return tx
+
+
+async def test_a_finished_session_costs_what_its_tariff_version_says(client, services, clock):
+    await client.post("/stations", json={"id": "CP1"})
+    await client.put("/sites/HARBOUR", json={"time_zone": "Europe/Amsterdam"})
+    await client.put("/stations/CP1/site", json={"site_id": "HARBOUR"})
+    await put(client, "AC-1", tariff())
+    await client.put("/tariff-assignments/default", json={"tariff_id": "AC-1"})
+    tx = await _charge(services)
+    await services.sessions.stop_v16(
+        StopTransaction("CP1", tx, Decimal(15000), T0 + timedelta(minutes=100)))
+
+    cost = (await client.get(f"/sessions/{tx}/cost")).json()
+    # start 0.50 + 14 kWh x 0.30 + 40 min parked x 6.00/h = 8.70; 21 % VAT: 10.527 -> 10.53
+    assert cost["final"] is True and cost["tariff_id"] == "AC-1" and cost["tariff_version"] == 1
+    assert cost["total_cost"] == {"excl_vat": 8.70, "incl_vat": 10.53}
+    assert cost["total_energy_cost"] == {"excl_vat": 4.20, "incl_vat": 5.08}
+    assert cost["total_parking_cost"] == {"excl_vat": 4.00, "incl_vat": 4.84}
+    assert cost["total_energy"] == 14 and cost["total_parking_time"] == pytest.approx(2 / 3, abs=1e-6)
+    assert cost["time_zone"] == "Europe/Amsterdam"
+
+    # a new version changes nothing for this session, but applies to the next one
+    await put(client, "AC-1", tariff(energy="0.50"))
+    assert (await client.get(f"/sessions/{tx}/cost")).json()["total_cost"]["excl_vat"] == 8.70
+    second = await services.sessions.start_v16(
+        StartTransaction("CP1", 2, "CARD1", Decimal(15000), T0 + timedelta(minutes=120)))
+    assert (await client.get(f"/sessions/{second.transaction_id}/cost")).json()[
+        "tariff_version"] == 2
+
+
+async def test_a_running_session_has_a_cost_so_far(client, services, clock):
+    await client.post("/stations", json={"id": "CP1"})
+    await put(client, "AC-1", tariff())
+    await client.put("/tariff-assignments/default", json={"tariff_id": "AC-1"})
+    tx = await _charge(services)
+    clock.advance(3600)  # now T0 + 60 min: 14 kWh so far, no parking yet
+    cost = (await client.get(f"/sessions/{tx}/cost")).json()
+    assert cost["final"] is False
+    assert cost["total_cost"]["excl_vat"] == 4.70  # 0.50 + 14 x 0.30
+
+
+async def test_a_session_without_a_tariff_has_no_cost(client, services):
+    await client.post("/stations", json={"id": "CP1"})
+    tx = await _charge(services)
+    response = await client.get(f"/sessions/{tx}/cost")
+    assert response.status_code == 404 and "no tariff" in response.json()["detail"]
+    assert (await client.get("/sessions/999999/cost")).status_code == 404
