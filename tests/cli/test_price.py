@@ -81,3 +81,35 @@ def test_an_unknown_time_zone_is_refused(tmp_path: Path) -> None:
     result = run(tmp_path, cdr["tariffs"][0], cdr, "--time-zone", "Mars/Olympus")
     assert result.exit_code == 2
     assert "--time-zone: 'Mars/Olympus'" in result.output
+
+
+# -- evcsms tariffs / sites --------------------------------------------------------------------
+
+
+def test_tariffs_import_assign_list_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EVCSMS_DATABASE_URL", "EVCSMS_ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+    runner = CliRunner()
+    tariff = full_cdr()["tariffs"][0]
+    (tmp_path / "t.json").write_text(json.dumps(tariff))
+
+    assert runner.invoke(cli, ["stations", "add", "CP1", "--no-password"], env=env).exit_code == 0
+    sites = runner.invoke(cli, ["sites", "add", "HQ", "--time-zone", "Europe/Amsterdam",
+                                "--station", "CP1"], env=env)
+    assert sites.exit_code == 0, sites.output
+    imported = runner.invoke(cli, ["tariffs", "import", str(tmp_path / "t.json"),
+                                   "--assign", "site:HQ"], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert "stored as version 1" in imported.output
+    again = runner.invoke(cli, ["tariffs", "import", str(tmp_path / "t.json")], env=env)
+    assert "unchanged, still version 1" in again.output
+    listed = runner.invoke(cli, ["tariffs", "list"], env=env)
+    assert "T-TIME-2" in listed.output and "site:HQ" in listed.output
+    exported = runner.invoke(cli, ["tariffs", "export", "T-TIME-2"], env=env)
+    assert json.loads(exported.output, parse_float=Decimal)["elements"] == json.loads(
+        json.dumps(tariff["elements"]), parse_float=Decimal)
+    bad = runner.invoke(cli, ["tariffs", "assign", "T-TIME-2", "planet:X"], env=env)
+    assert bad.exit_code == 1 and "scope: 'planet'" in bad.output
+    missing = runner.invoke(cli, ["tariffs", "export", "NOPE"], env=env)
+    assert missing.exit_code == 1 and "tariff 'NOPE' does not exist" in missing.output

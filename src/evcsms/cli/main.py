@@ -117,3 +117,7 @@ cli.add_command(demo)
 from evcsms.cli.price import price  # noqa: E402
 
 cli.add_command(price)
+
+from evcsms.cli import tariffs as tariff_commands  # noqa: E402
+
+tariff_commands.register(cli)

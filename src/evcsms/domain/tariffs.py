@@ -227,9 +227,9 @@ def _restrictions(data: Any, where: str) -> Restrictions:
 
 def tariff_to_ocpi(tariff: Tariff) -> dict[str, Any]:
     """The OCPI 2.2.1 JSON object (numbers as Decimal; encode with `json_text`)."""
-    out: dict[str, Any] = dict(tariff.extra)
-    out.update({"id": tariff.id, "currency": tariff.currency,
-                "elements": [_element_out(e) for e in tariff.elements]})
+    out: dict[str, Any] = {"id": tariff.id, "currency": tariff.currency}
+    out.update((k, v) for k, v in tariff.extra.items() if k not in out)
+    out["elements"] = [_element_out(e) for e in tariff.elements]
     if tariff.min_price is not None:
         out["min_price"] = price_out(tariff.min_price)
     if tariff.max_price is not None:
