@@ -13,7 +13,7 @@ from typing import Any
 
 from evcsms.bus.memory import MemoryBus
 from evcsms.domain.clock import Clock, SystemClock
-from evcsms.services.billing import BillingService
+from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
 from evcsms.services.messagelog import MessageLog
@@ -61,15 +61,19 @@ async def build_services(
         users=UserService(engine, writer, clock),
         tariffs=TariffService(engine, writer, clock),
         billing=BillingService(engine, clock),
+        cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
+                        party_id=settings.ocpi_party_id),
     )
     await services.presence.start()
     await services.message_log.start()
+    await services.cdrs.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
 
 
 async def close_services(services: Services) -> None:
+    await services.cdrs.close()
     await services.presence.close()
     await services.message_log.close()
     await services.bus.close()

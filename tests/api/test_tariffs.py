@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import timedelta
@@ -180,3 +181,81 @@ async def test_a_session_without_a_tariff_has_no_cost(client, services):
     response = await client.get(f"/sessions/{tx}/cost")
     assert response.status_code == 404 and "no tariff" in response.json()["detail"]
     assert (await client.get("/sessions/999999/cost")).status_code == 404
+
+
+# -- CDRs --------------------------------------------------------------------------------------
+
+
+async def _finished_session(client, services) -> int:
+    await client.post("/stations", json={"id": "CP1"})
+    await client.post("/id-tokens", json={"token": "CARD1"})
+    await client.put("/sites/HARBOUR", json={"name": "Harbour", "time_zone": "Europe/Amsterdam"})
+    await client.put("/stations/CP1/site", json={"site_id": "HARBOUR"})
+    await put(client, "AC-1", tariff())
+    await client.put("/tariff-assignments/default", json={"tariff_id": "AC-1"})
+    tx = await _charge(services)
+    await services.sessions.stop_v16(
+        StopTransaction("CP1", tx, Decimal(15000), T0 + timedelta(minutes=100)))
+    return tx
+
+
+async def _cdr_of(client, tx: int) -> Any:
+    for _ in range(100):  # issued by the "session ended" event, off the OCPP path
+        response = await client.get(f"/sessions/{tx}/cdr")
+        if response.status_code == 200:
+            return response.json()
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no CDR for session {tx}: {response.json()}")
+
+
+async def test_a_finished_session_gets_an_immutable_ocpi_cdr(client, services):
+    tx = await _finished_session(client, services)
+    cdr = await _cdr_of(client, tx)
+    assert cdr["id"] == f"S{tx:012d}" and cdr["session_id"] == str(tx)
+    assert cdr["total_cost"] == {"excl_vat": 8.70, "incl_vat": 10.53}
+    assert cdr["total_energy"] == 14 and cdr["currency"] == "EUR" and cdr["credit"] is False
+    assert cdr["cdr_token"]["uid"] == "CARD1" and cdr["cdr_token"]["type"] == "RFID"
+    assert cdr["auth_method"] == "WHITELIST"
+    assert cdr["cdr_location"]["id"] == "HARBOUR" and cdr["cdr_location"]["evse_uid"] == "CP1-1"
+    assert [t["id"] for t in cdr["tariffs"]] == ["AC-1"]
+    kinds = [[d["type"] for d in p["dimensions"]] for p in cdr["charging_periods"]]
+    assert kinds[-1] == ["PARKING_TIME"] and "ENERGY" in kinds[0]
+    # issuing again, or changing the tariff, changes nothing
+    again = await services.cdrs.issue(tx)
+    assert again == json.loads((await client.get(f"/sessions/{tx}/cdr")).text,
+                               parse_float=Decimal)
+    await put(client, "AC-1", tariff(energy="0.99"))
+    assert (await client.get(f"/sessions/{tx}/cdr")).json() == cdr
+    assert (await client.get("/cdrs")).json()["total"] == 1
+
+
+async def test_a_correction_credits_the_cdr_and_issues_a_new_one(client, services, clock):
+    tx = await _finished_session(client, services)
+    original = await _cdr_of(client, tx)
+    # a meter value for the session arrives late: 2 kWh more than the stop value said
+    await services.sessions.meter_values(
+        "CP1", 1, [SampledValue(T0 + timedelta(minutes=95), Decimal(17000), REGISTER, "Wh")],
+        transaction_id=tx)
+    clock.advance(3600)
+    response = await client.post(f"/sessions/{tx}/cdr/corrections",
+                                 json={"reason": "meter values arrived after the stop"})
+    assert response.status_code == 201, response.json()
+    credit, fresh = response.json()["credit"], response.json()["cdr"]
+    assert credit["credit"] is True and credit["credit_reference_id"] == original["id"]
+    assert credit["total_cost"] == {"excl_vat": -8.70, "incl_vat": -10.53}
+    assert fresh["id"] == f"S{tx:012d}-R1" and fresh["credit"] is False
+    assert (await client.get(f"/sessions/{tx}/cdr")).json()["id"] == fresh["id"]
+    listed = (await client.get("/cdrs")).json()
+    assert [c["id"] for c in listed["items"]] == [original["id"], credit["id"], fresh["id"]]
+    csv_text = (await client.get("/cdrs.csv")).text.splitlines()
+    assert csv_text[0].startswith("id,session_id,credit,")
+    assert len(csv_text) == 4 and ",true," in csv_text[2] and ",-8.70," in csv_text[2]
+
+
+async def test_cdr_errors(client, services):
+    await client.post("/stations", json={"id": "CP1"})
+    tx = await _charge(services)  # still running
+    assert (await client.get(f"/sessions/{tx}/cdr")).status_code == 404
+    response = await client.post(f"/sessions/{tx}/cdr/corrections", json={"reason": "x"})
+    assert response.status_code == 404
+    assert (await client.post(f"/sessions/{tx}/cdr/corrections", json={})).status_code == 422

@@ -15,21 +15,33 @@ The usage handed to the pricing engine is built from the session's register read
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from evcsms.bus.base import Bus
+from evcsms.domain import jsontext
+from evcsms.domain.cdrs import SessionFacts, build_cdr, cdr_id, credit_of
 from evcsms.domain.clock import Clock
 from evcsms.domain.metering import REGISTER, register_readings
+from evcsms.domain.model import SessionStatus
 from evcsms.domain.pricing import Quote, State, Usage, UsagePeriod, price_session
+from evcsms.domain.tariffs import parse_datetime
+from evcsms.services.errors import NotFoundError
 from evcsms.services.meter_store import StoredSample, stored_samples
-from evcsms.services.tariffs import StoredTariff, site_zone, tariff_version
+from evcsms.services.tariffs import StoredTariff, load_ocpi, site_zone, tariff_version
 from evcsms.storage import tables as t
+from evcsms.storage.writer import BatchWriter
+
+log = logging.getLogger(__name__)
 
 CURRENT = "Current.Import"
 
@@ -134,3 +146,178 @@ async def cost_in(conn: AsyncConnection, session_id: int, now: datetime) -> Sess
     usage = session_usage(row, samples, until)
     quote = price_session(tariff.tariff, usage, zone)
     return SessionCost(session_id, row.stopped_at is not None, tariff, str(zone), usage, quote)
+
+
+# -- CDRs ---------------------------------------------------------------------------------------
+
+
+class CdrService:
+    """Issues one OCPI CDR per finished session (idempotent), credits and re-issues."""
+
+    def __init__(self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock, *,
+                 country_code: str, party_id: str) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._bus = bus
+        self._clock = clock
+        self._country_code = country_code
+        self._party_id = party_id
+        self._subscription: Any = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Issue CDRs for sessions that end from now on, and for any finished session that
+        has none yet (a node that stopped between the two)."""
+        self._subscription = await self._bus.subscribe("events.session.ended", self._on_ended)
+        task = asyncio.create_task(self.issue_missing(), name="cdr-backlog")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_ended(self, _subject: str, message: dict[str, Any]) -> None:
+        try:
+            await self.issue(int(message["session_id"]))
+        except Exception:
+            log.exception("issuing the CDR of session %s failed", message.get("session_id"))
+
+    async def issue_missing(self) -> int:
+        async with self._engine.connect() as conn:
+            ids = (await conn.execute(
+                select(t.ChargingSession.id).where(
+                    t.ChargingSession.status == SessionStatus.COMPLETED.value,
+                    ~select(t.Cdr.id).where(t.Cdr.session_id == t.ChargingSession.id).exists(),
+                ).order_by(t.ChargingSession.id)
+            )).scalars().all()
+        for session_id in ids:
+            await self.issue(int(session_id))
+        return len(ids)
+
+    async def issue(self, session_id: int) -> dict[str, Any] | None:
+        """The session's CDR, issued now if it has none; None while the session runs."""
+        now = self._clock.now()
+
+        async def op(conn: AsyncConnection) -> dict[str, Any] | None:
+            current = await _current_cdr(conn, session_id)
+            if current is not None:
+                return load_ocpi(current.ocpi)
+            document = await self._document(conn, session_id, now, revision=0)
+            if document is not None:
+                await _store_cdr(conn, session_id, document, now)
+            return document
+
+        return await self._writer.submit(op, "cdr-issue")
+
+    async def correct(self, session_id: int, reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Credit the session's current CDR and issue a new one from the data as it is now
+        (late meter values, a fixed station clock, ...): (credit, new CDR)."""
+        now = self._clock.now()
+
+        async def op(conn: AsyncConnection) -> tuple[dict[str, Any], dict[str, Any]]:
+            current = await _current_cdr(conn, session_id)
+            if current is None:
+                raise NotFoundError(f"session {session_id} has no CDR yet")
+            revisions = int(await conn.scalar(select(func.count()).select_from(t.Cdr).where(
+                t.Cdr.session_id == session_id, t.Cdr.credit.is_(True))) or 0) + 1
+            credit = credit_of(load_ocpi(current.ocpi),
+                               cdr_id=cdr_id(session_id, revisions, credit=True),
+                               issued_at=now, reason=reason)
+            await conn.execute(update(t.Cdr).where(t.Cdr.id == current.id).values(superseded=True))
+            await _store_cdr(conn, session_id, credit, now, credit=True)
+            fresh = await self._document(conn, session_id, now, revision=revisions)
+            if fresh is None:
+                raise NotFoundError(f"session {session_id} is not finished")
+            await _store_cdr(conn, session_id, fresh, now)
+            return credit, fresh
+
+        return await self._writer.submit(op, "cdr-correct")
+
+    async def get(self, session_id: int) -> dict[str, Any]:
+        async with self._engine.connect() as conn:
+            current = await _current_cdr(conn, session_id)
+        if current is None:
+            raise NotFoundError(f"session {session_id} has no CDR (it runs, or is unknown)")
+        return load_ocpi(current.ocpi)
+
+    async def list(self, *, issued_from: datetime | None, issued_to: datetime | None,
+                   limit: int, offset: int) -> tuple[builtins.list[dict[str, Any]], int]:
+        """CDRs (credits included) issued in [issued_from, issued_to), oldest first."""
+        where = []
+        if issued_from is not None:
+            where.append(t.Cdr.issued_at >= issued_from)
+        if issued_to is not None:
+            where.append(t.Cdr.issued_at < issued_to)
+        async with self._engine.connect() as conn:
+            total = int(await conn.scalar(select(func.count()).select_from(t.Cdr).where(*where))
+                        or 0)
+            rows = (await conn.execute(select(t.Cdr.ocpi).where(*where).order_by(t.Cdr.id)
+                                       .limit(limit).offset(offset))).scalars().all()
+        return [load_ocpi(text) for text in rows], total
+
+    async def _document(self, conn: AsyncConnection, session_id: int, now: datetime, *,
+                        revision: int) -> dict[str, Any] | None:
+        row = (await conn.execute(
+            select(t.ChargingSession).where(t.ChargingSession.id == session_id))).first()
+        if row is None or row.stopped_at is None:
+            return None
+        cost = await cost_in(conn, session_id, now)
+        token_type = await conn.scalar(select(t.IdToken.type).where(t.IdToken.token == row.id_token))
+        site = (await conn.execute(
+            select(t.Site.id, t.Site.name).join(t.Station, t.Station.site_id == t.Site.id)
+            .where(t.Station.id == row.station_id))).first()
+        samples = await stored_samples(conn, session_id)
+        facts = SessionFacts(
+            country_code=self._country_code, party_id=self._party_id, session_id=session_id,
+            station_id=row.station_id, evse_id=row.evse_id, connector_id=row.connector_id,
+            id_token=row.id_token, token_type=token_type,
+            authorized=row.auth_status == "Accepted", site_id=site.id if site else None,
+            site_name=site.name if site else None, start=row.started_at,
+            end=max(row.stopped_at, row.started_at), signed=_signed_values(samples),
+        )
+        return build_cdr(
+            facts, cost.quote if cost else None, cost.tariff.ocpi() if cost else None,
+            cost.tariff.tariff_id if cost else None, cdr_id=cdr_id(session_id, revision),
+            issued_at=now,
+        )
+
+
+def _signed_values(samples: builtins.list[StoredSample]) -> builtins.list[dict[str, Any]]:
+    signed = [s for s in samples if s.signed_data]
+    out = []
+    for i, s in enumerate(signed):
+        nature = "Start" if i == 0 else "End" if i == len(signed) - 1 else "Intermediate"
+        out.append({"nature": nature, "plain_data": format(s.value, "f"),
+                    "signed_data": s.signed_data})
+    return out
+
+
+async def _current_cdr(conn: AsyncConnection, session_id: int) -> Any:
+    return (await conn.execute(
+        select(t.Cdr).where(t.Cdr.session_id == session_id, t.Cdr.credit.is_(False),
+                            t.Cdr.superseded.is_(False))
+        .order_by(t.Cdr.id.desc()).limit(1))).first()
+
+
+async def _store_cdr(conn: AsyncConnection, session_id: int, document: dict[str, Any],
+                     now: datetime, *, credit: bool = False) -> None:
+    total = document["total_cost"]
+    await conn.execute(t.table_of(t.Cdr).insert().values(
+        cdr_id=document["id"], session_id=session_id, credit=credit,
+        credit_reference_id=document.get("credit_reference_id"), superseded=False,
+        currency=document["currency"], total_excl_vat=Decimal(total["excl_vat"]),
+        total_incl_vat=Decimal(total["incl_vat"]),
+        total_energy_kwh=Decimal(document["total_energy"]),
+        start_date_time=document_time(document["start_date_time"]),
+        end_date_time=document_time(document["end_date_time"]),
+        issued_at=now, ocpi=jsontext.dumps(document, indent=None),
+    ))
+
+
+def document_time(text: str) -> datetime:
+    return parse_datetime(text, "cdr")

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
-from evcsms.services.billing import BillingService
+from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
@@ -35,3 +35,4 @@ class Services:
     users: UserService
     tariffs: TariffService
     billing: BillingService
+    cdrs: CdrService

@@ -103,6 +103,28 @@ class TariffAssignment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Cdr(Base):
+    """An issued OCPI 2.2.1 CDR, never changed: a correction is a credit CDR (the negative
+    of the one it corrects) plus a new CDR."""
+
+    __tablename__ = "cdrs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    cdr_id: Mapped[str] = mapped_column(String(36), unique=True)
+    session_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    credit: Mapped[bool] = mapped_column(Boolean, default=False)
+    credit_reference_id: Mapped[str | None] = mapped_column(String(36))
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)  # credited later
+    currency: Mapped[str] = mapped_column(String(3))
+    total_excl_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    total_incl_vat: Mapped[Decimal] = mapped_column(DecimalText())
+    total_energy_kwh: Mapped[Decimal] = mapped_column(DecimalText())
+    start_date_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_date_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ocpi: Mapped[str] = mapped_column(Text)  # the CDR as OCPI JSON, numbers exact
+
+
 class Connector(Base):
     """Live status of an EVSE connector. 1.6 connector N is stored as evse N, connector 1;
     1.6 connector 0 (the whole station) as evse 0, connector 0."""
