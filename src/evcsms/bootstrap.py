@@ -18,6 +18,7 @@ from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
+from evcsms.services.receipts import ReceiptService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
@@ -63,6 +64,7 @@ async def build_services(
         billing=BillingService(engine, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
+        receipts=ReceiptService(engine, operator=settings.ocpi_country_code + settings.ocpi_party_id),
     )
     await services.presence.start()
     await services.message_log.start()

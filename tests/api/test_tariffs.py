@@ -259,3 +259,32 @@ async def test_cdr_errors(client, services):
     response = await client.post(f"/sessions/{tx}/cdr/corrections", json={"reason": "x"})
     assert response.status_code == 404
     assert (await client.post(f"/sessions/{tx}/cdr/corrections", json={})).status_code == 422
+
+
+async def test_receipts_html_and_pdf_with_sequential_numbers(client, services):
+    tx = await _finished_session(client, services)
+    await _cdr_of(client, tx)
+    html = await client.get(f"/sessions/{tx}/receipt")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    page = html.text
+    assert "Receipt NLEVC-000001" in page
+    assert "8.70 EUR" in page and "10.53 EUR" in page  # totals excl./incl. VAT
+    assert "1.000 kWh" in page and "15.000 kWh" in page  # meter at start and stop
+    assert "14 kWh" in page and "0.30 EUR" in page and "21%" in page  # energy line: rate, VAT
+    assert "Parking time" in page and "Start fee" in page
+    assert "Europe/Amsterdam" in page and "10:00:00 CET" in page  # 09:00Z in local time
+    assert "*ARD1" in page and "CARD1" not in page  # the token is masked
+    pdf = await client.get(f"/sessions/{tx}/receipt.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["content-type"] == "application/pdf"
+    # a correction issues a credit note and a new receipt: numbers 2 and 3, no gap
+    await client.post(f"/sessions/{tx}/cdr/corrections", json={"reason": "re-read meter"})
+    assert "Receipt NLEVC-000003" in (await client.get(f"/sessions/{tx}/receipt")).text
+
+
+async def test_no_receipt_before_the_cdr(client, services):
+    await client.post("/stations", json={"id": "CP1"})
+    tx = await _charge(services)
+    response = await client.get(f"/sessions/{tx}/receipt")
+    assert response.status_code == 404 and "no receipt" in response.json()["detail"]
+    assert (await client.get(f"/sessions/{tx}/receipt.pdf")).status_code == 404

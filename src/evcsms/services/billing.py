@@ -307,8 +307,11 @@ async def _current_cdr(conn: AsyncConnection, session_id: int) -> Any:
 async def _store_cdr(conn: AsyncConnection, session_id: int, document: dict[str, Any],
                      now: datetime, *, credit: bool = False) -> None:
     total = document["total_cost"]
+    # the next invoice number, in the writer's transaction: sequential, and a failed
+    # transaction takes its number with it, so there are no gaps
+    number = int(await conn.scalar(select(func.max(t.Cdr.invoice_number))) or 0) + 1
     await conn.execute(t.table_of(t.Cdr).insert().values(
-        cdr_id=document["id"], session_id=session_id, credit=credit,
+        cdr_id=document["id"], invoice_number=number, session_id=session_id, credit=credit,
         credit_reference_id=document.get("credit_reference_id"), superseded=False,
         currency=document["currency"], total_excl_vat=Decimal(total["excl_vat"]),
         total_incl_vat=Decimal(total["incl_vat"]),

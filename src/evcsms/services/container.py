@@ -12,6 +12,7 @@ from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
+from evcsms.services.receipts import ReceiptService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
@@ -36,3 +37,4 @@ class Services:
     tariffs: TariffService
     billing: BillingService
     cdrs: CdrService
+    receipts: ReceiptService

@@ -111,6 +111,7 @@ class Cdr(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     cdr_id: Mapped[str] = mapped_column(String(36), unique=True)
+    invoice_number: Mapped[int] = mapped_column(Integer, unique=True)  # 1, 2, 3, ... no gaps
     session_id: Mapped[int] = mapped_column(BigInteger, index=True)
     credit: Mapped[bool] = mapped_column(Boolean, default=False)
     credit_reference_id: Mapped[str | None] = mapped_column(String(36))

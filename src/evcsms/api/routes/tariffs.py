@@ -288,3 +288,22 @@ def _csv_value(cdr: dict[str, Any], column: str) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# -- receipts ---------------------------------------------------------------------------------
+
+
+@router.get("/sessions/{session_id}/receipt", summary="The session's receipt as HTML",
+            response_class=Response)
+async def receipt_html(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                       services: ServicesDep) -> Response:
+    return Response(await services.receipts.html(session_id), media_type="text/html; charset=utf-8")
+
+
+@router.get("/sessions/{session_id}/receipt.pdf", summary="The session's receipt as PDF",
+            response_class=Response)
+async def receipt_pdf(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                      services: ServicesDep) -> Response:
+    body = await services.receipts.pdf(session_id)
+    return Response(body, media_type="application/pdf", headers={
+        "content-disposition": f'attachment; filename="receipt-{session_id}.pdf"'})

@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table('cdrs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('cdr_id', sa.String(length=36), nullable=False),
+    sa.Column('invoice_number', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.BigInteger(), nullable=False),
     sa.Column('credit', sa.Boolean(), nullable=False),
     sa.Column('credit_reference_id', sa.String(length=36), nullable=True),
@@ -35,7 +36,8 @@ def upgrade() -> None:
     sa.Column('issued_at', evcsms.storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ocpi', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cdrs')),
-    sa.UniqueConstraint('cdr_id', name=op.f('uq_cdrs_cdr_id'))
+    sa.UniqueConstraint('cdr_id', name=op.f('uq_cdrs_cdr_id')),
+    sa.UniqueConstraint('invoice_number', name=op.f('uq_cdrs_invoice_number'))
     )
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cdrs_issued_at'), ['issued_at'], unique=False)

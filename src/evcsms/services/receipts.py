@@ -1,0 +1,233 @@
+"""Receipts: one per CDR (credits are credit notes), as HTML and PDF.
+
+A receipt shows what a driver needs to check the price by hand: where and when (in the
+site's local time), the meter readings at start and stop, the energy and the duration,
+every price component with its rate and VAT, the totals, and how to verify signed meter
+data. Its number is the CDR's invoice number: sequential without gaps for the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import jinja2
+from fpdf import FPDF
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from evcsms.domain.money import minor_units, round_money, show
+from evcsms.domain.pricing import Line
+from evcsms.services.billing import cost_in
+from evcsms.services.errors import NotFoundError
+from evcsms.services.tariffs import load_ocpi, site_zone
+from evcsms.storage import tables as t
+
+DIMENSION_TEXT = {"FLAT": "Start fee", "ENERGY": "Energy", "TIME": "Charging time",
+                  "PARKING_TIME": "Parking time (connected, not charging)"}
+UNIT_TEXT = {"FLAT": "session", "ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h"}
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("evcsms", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+)
+
+
+@dataclass
+class ReceiptLine:
+    description: str
+    quantity: Decimal
+    unit: str
+    rate: str  # excl. VAT, per unit
+    vat: str
+    amount_excl: str
+    amount_incl: str
+    value_excl: Decimal  # the rounded amount, for adding up
+
+
+@dataclass
+class Receipt:
+    number: str
+    kind: str  # "Receipt" or "Credit note"
+    cdr_id: str
+    issued: str
+    operator: str
+    site: str
+    station: str
+    evse: str
+    token: str
+    time_zone: str
+    start: str
+    stop: str
+    duration: str
+    meter_start_kwh: str
+    meter_stop_kwh: str
+    energy_kwh: str
+    currency: str
+    lines: list[ReceiptLine] = field(default_factory=list)
+    total_excl: str = ""
+    total_incl: str = ""
+    vat_amount: str = ""
+    notes: list[str] = field(default_factory=list)
+    signed_values: int = 0
+
+
+class ReceiptService:
+    def __init__(self, engine: AsyncEngine, *, operator: str) -> None:
+        self._engine = engine
+        self._operator = operator
+
+    async def receipt(self, session_id: int) -> Receipt:
+        async with self._engine.connect() as conn:
+            session = (await conn.execute(select(t.ChargingSession).where(
+                t.ChargingSession.id == session_id))).first()
+            cdr_row = (await conn.execute(
+                select(t.Cdr).where(t.Cdr.session_id == session_id, t.Cdr.credit.is_(False),
+                                    t.Cdr.superseded.is_(False))
+                .order_by(t.Cdr.id.desc()).limit(1))).first()
+            if session is None or cdr_row is None:
+                raise NotFoundError(f"session {session_id} has no receipt yet (it has no CDR)")
+            zone = await site_zone(conn, session.station_id)
+            cost = await cost_in(conn, session_id, cdr_row.issued_at)
+        cdr = load_ocpi(cdr_row.ocpi)
+        currency = cdr["currency"]
+
+        def money(value: Any) -> str:
+            return f"{Decimal(value):,.{minor_units(currency)}f} {currency}"
+
+        def local(at: datetime) -> str:
+            return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+        stop = session.stopped_at or session.started_at
+        seconds = int((stop - session.started_at).total_seconds())
+        receipt = Receipt(
+            number=f"{self._operator}-{cdr_row.invoice_number:06d}", kind="Receipt",
+            cdr_id=cdr_row.cdr_id, issued=local(cdr_row.issued_at), operator=self._operator,
+            site=cdr["cdr_location"].get("name", ""), station=session.station_id,
+            evse=cdr["cdr_location"].get("evse_id", ""), token=_masked(session.id_token),
+            time_zone=str(zone), start=local(session.started_at), stop=local(stop),
+            duration=f"{seconds // 3600} h {seconds % 3600 // 60:02d} min",
+            meter_start_kwh=_kwh(session.meter_start_wh), meter_stop_kwh=_kwh(session.meter_stop_wh),
+            energy_kwh=_kwh(session.energy_wh), currency=currency,
+            total_excl=money(cdr["total_cost"]["excl_vat"]),
+            total_incl=money(cdr["total_cost"]["incl_vat"]),
+            vat_amount=money(Decimal(cdr["total_cost"]["incl_vat"])
+                             - Decimal(cdr["total_cost"]["excl_vat"])),
+            signed_values=len(cdr.get("signed_data", {}).get("signed_values", [])),
+        )
+        if cost is not None:
+            quote = cost.quote
+            every = [ln for p in quote.pieces for ln in p.lines] + list(quote.step_lines)
+            if quote.flat is not None:
+                every.insert(0, quote.flat)
+            receipt.lines = _grouped(every, money, currency)
+            shown = sum((ln.value_excl for ln in receipt.lines), Decimal(0))
+            if quote.limited_by:
+                receipt.notes.append(
+                    f"The tariff's {quote.limited_by.replace('_', ' ')} applies: the total is "
+                    f"{receipt.total_excl} excl. VAT instead of the sum of the lines.")
+            elif shown != Decimal(cdr["total_cost"]["excl_vat"]):
+                receipt.notes.append("Lines are rounded one by one; the total is rounded once "
+                                     "from the exact amounts, so they may differ by a cent.")
+            receipt.notes.append(f"Tariff {cost.tariff.tariff_id}, version {cost.tariff.version}; "
+                                 f"times of day are in {zone}.")
+        else:
+            receipt.notes.append("No tariff applied to this session: it is free of charge.")
+        if receipt.signed_values:
+            receipt.notes.append(
+                f"This session carries {receipt.signed_values} signed meter value(s) "
+                "(OCMF/OCPP). To check the energy yourself, open the CDR's signed_data in a "
+                "transparency tool such as the S.A.F.E. Transparenzsoftware with the meter's "
+                "public key.")
+        return receipt
+
+    async def html(self, session_id: int) -> str:
+        return _templates.get_template("receipt.html").render(r=await self.receipt(session_id))
+
+    async def pdf(self, session_id: int) -> bytes:
+        return render_pdf(await self.receipt(session_id))
+
+
+def _grouped(lines: list[Line], money: Any, currency: str) -> list[ReceiptLine]:
+    """One line per (dimension, tariff element, rate, VAT), quantities summed."""
+    groups: dict[tuple[Any, ...], list[Line]] = {}
+    for ln in lines:
+        groups.setdefault((ln.dimension.value, ln.element, ln.unit_price, ln.vat), []).append(ln)
+    out = []
+    for (dimension, _element, rate, vat), members in groups.items():
+        quantity = sum((m.quantity for m in members), Fraction(0))
+        excl = sum((m.excl_vat for m in members), Fraction(0))
+        incl = sum((m.incl_vat for m in members), Fraction(0))
+        stepped = any(m.step_size_extra for m in members)
+        out.append(ReceiptLine(
+            description=DIMENSION_TEXT[dimension] + (" (incl. rounding up to the tariff's step)"
+                                                     if stepped else ""),
+            quantity=show(quantity, 4), unit=UNIT_TEXT[dimension],
+            rate=money(rate), vat=f"{vat}%" if vat is not None else "none",
+            amount_excl=money(round_money(excl, currency)),
+            amount_incl=money(round_money(incl, currency)),
+            value_excl=round_money(excl, currency),
+        ))
+    return out
+
+
+def _kwh(wh: Any) -> str:
+    if wh is None:
+        return "-"
+    return f"{Decimal(wh) / 1000:,.3f} kWh"
+
+
+def _masked(token: str | None) -> str:
+    if not token:
+        return "-"
+    return token if len(token) <= 4 else "*" * (len(token) - 4) + token[-4:]
+
+
+def render_pdf(r: Receipt) -> bytes:
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, f"{r.kind} {r.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=10)
+    for label, value in (("Operator", r.operator), ("Issued", r.issued), ("CDR", r.cdr_id),
+                         ("Site", r.site), ("Charge point", f"{r.station}, EVSE {r.evse}"),
+                         ("Token", r.token), ("Start", r.start), ("Stop", r.stop),
+                         ("Duration", r.duration), ("Meter at start", r.meter_start_kwh),
+                         ("Meter at stop", r.meter_stop_kwh), ("Energy", r.energy_kwh)):
+        pdf.cell(40, 6, _latin(label))
+        pdf.cell(0, 6, _latin(value), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    widths = (62, 22, 26, 14, 30, 30)
+    pdf.set_font("Helvetica", "B", 9)
+    for width, title in zip(widths, ("Item", "Quantity", "Rate excl. VAT", "VAT",
+                                     "Excl. VAT", "Incl. VAT"), strict=True):
+        pdf.cell(width, 7, title, border="B")
+    pdf.ln()
+    pdf.set_font("Helvetica", size=9)
+    for ln in r.lines:
+        cells = (ln.description[:40], f"{ln.quantity} {ln.unit}", ln.rate, ln.vat,
+                 ln.amount_excl, ln.amount_incl)
+        for width, text in zip(widths, cells, strict=True):
+            pdf.cell(width, 6, _latin(text))
+        pdf.ln()
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(sum(widths[:4]), 8, "Total", border="T")
+    pdf.cell(widths[4], 8, _latin(r.total_excl), border="T")
+    pdf.cell(widths[5], 8, _latin(r.total_incl), border="T", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    pdf.cell(0, 6, _latin(f"of which VAT: {r.vat_amount}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    for note in r.notes:
+        pdf.multi_cell(0, 5, _latin(note), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _latin(text: str) -> str:
+    """The core PDF fonts are Latin-1: anything else is replaced, never dropped silently."""
+    return text.encode("latin-1", errors="replace").decode("latin-1")
+
