@@ -193,7 +193,10 @@ class SessionService:
 
     # -- OCPP 2.0.1 ------------------------------------------------------------------------
 
-    async def transaction_event(self, msg: TransactionEvent) -> TokenDecision | None:
+    async def transaction_event(
+        self, msg: TransactionEvent
+    ) -> tuple[TokenDecision | None, int]:
+        """Apply the event; (the token decision when it named a token, the session id)."""
         now = self._clock.now()
 
         async def op(conn: AsyncConnection) -> tuple[TokenDecision | None, int]:
@@ -218,7 +221,7 @@ class SessionService:
 
         decision, session_id = await self._writer.submit(op, "transaction-event")
         await self._publish(msg.event_type.lower(), msg.station_id, session_id)
-        return decision
+        return decision, session_id
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -170,3 +170,16 @@ async def test_bad_values_are_refused_and_nothing_is_stored(ctx, change, message
     with pytest.raises(PropertyConstraintCallError, match=message):
         await call(transaction_event, ctx, {**STARTED, **change})
     assert await _sessions(ctx) == []
+
+
+async def test_updated_and_ended_answer_with_the_running_cost(ctx, clock):
+    await ctx.services.tariffs.put({"id": "T1", "currency": "EUR", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": Decimal("0.40"), "vat": Decimal(21),
+                               "step_size": 1}]}]})
+    await ctx.services.tariffs.assign("default", "", "T1")
+    assert "totalCost" not in await call(transaction_event, ctx, STARTED)
+    clock.advance(600)
+    # 0.5 kWh so far x 0.40 = 0.20, with 21 % VAT 0.242 -> 0.24
+    assert (await call(transaction_event, ctx, UPDATED))["totalCost"] == 0.24
+    clock.advance(600)
+    assert (await call(transaction_event, ctx, ENDED))["totalCost"] == 0.48  # 1 kWh: 0.484

@@ -3,7 +3,9 @@
 The service keys the session on the station's transactionId and drops a re-sent seqNo, so
 events may arrive twice or out of order. The reply carries idTokenInfo when the event named
 an id token; a NoAuthorization token (free vend, empty idToken) names nobody and is not
-looked up.
+looked up. For Updated and Ended events of a session with a tariff, the reply also carries
+`totalCost`: its cost so far incl. taxes (a JSON number; the amount is already rounded to
+the currency's minor unit, so the float carries it exactly as text).
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from evcsms.services.sessions import TransactionEvent
 
 
 async def handle(ctx: StationContext, payload: Payload) -> Payload:
-    decision = await ctx.services.sessions.transaction_event(_event(ctx.station_id, payload))
-    return {} if decision is None else {"idTokenInfo": id_token_info(decision)}
+    event = _event(ctx.station_id, payload)
+    decision, session_id = await ctx.services.sessions.transaction_event(event)
+    answer: Payload = {} if decision is None else {"idTokenInfo": id_token_info(decision)}
+    if event.event_type in ("Updated", "Ended") and session_id:
+        # the running cost incl. taxes, for stations with a display (OCPP 2.0.1 E02/I02)
+        cost = await ctx.services.billing.session_cost(session_id)
+        if cost is not None and cost.quote.total_cost.incl_vat is not None:
+            answer["totalCost"] = float(cost.quote.total_cost.incl_vat)
+    return answer
 
 
 def _event(station_id: str, payload: Payload) -> TransactionEvent:
