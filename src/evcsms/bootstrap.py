@@ -16,6 +16,7 @@ from evcsms.domain.clock import Clock, SystemClock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
+from evcsms.services.drivers import DriverService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -46,6 +47,7 @@ async def build_services(
     writer = BatchWriter(engine)
     await writer.start()
     bus = MemoryBus()
+    users = UserService(engine, writer, clock)
     services = Services(
         engine=engine, writer=writer, bus=bus, clock=clock,
         stations=StationService(
@@ -59,12 +61,14 @@ async def build_services(
         message_log=MessageLog(
             engine, writer, clock, keep=settings.message_log_keep, days=settings.message_log_days
         ),
-        users=UserService(engine, writer, clock),
+        users=users,
+        drivers=DriverService(engine, writer, clock, users),
         tariffs=TariffService(engine, writer, clock),
         billing=BillingService(engine, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
-        receipts=ReceiptService(engine, operator=settings.ocpi_country_code + settings.ocpi_party_id),
+        receipts=ReceiptService(
+            engine, operator=settings.ocpi_country_code + settings.ocpi_party_id),
     )
     await services.presence.start()
     await services.message_log.start()

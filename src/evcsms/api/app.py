@@ -10,7 +10,16 @@ from fastapi import Depends, FastAPI
 from evcsms import __version__
 from evcsms.api.deps import reject_nul
 from evcsms.api.errors import install_error_handlers
-from evcsms.api.routes import commands, health, id_tokens, messages, sessions, stations, tariffs
+from evcsms.api.routes import (
+    commands,
+    health,
+    id_tokens,
+    me,
+    messages,
+    sessions,
+    stations,
+    tariffs,
+)
 from evcsms.services.container import Services
 from evcsms.settings import Settings
 
@@ -19,8 +28,9 @@ PREFIX = "/api/v1"
 DESCRIPTION = """\
 REST API of **evcsms**, an EV charging station management system (OCPP 1.6J and 2.0.1).
 
-* Every endpoint except `GET /api/v1/health` needs `Authorization: Bearer <token>` with an
-  operator token.
+* Every endpoint except `GET /api/v1/health` needs `Authorization: Bearer <token>`: an
+  operator token, or for `/api/v1/me/...` a driver token (a driver sees only their own
+  sessions).
 * Errors are `{"detail": "<message>"}`: 401 (no or bad token), 403 (wrong role),
   404 (not found), 409 (already exists), 422 (invalid input).
 * Lists take `limit` (1..500, default 50) and `offset` and answer
@@ -38,6 +48,8 @@ TAGS = [
     {"name": "message log", "description": "Every OCPP frame in and out"},
     {"name": "billing", "description": "OCPI tariffs (versioned), where they apply, sites, "
                                        "session costs"},
+    {"name": "driver", "description": "A driver's own sessions, costs and receipts (driver "
+                                      "token); creating drivers (operator token)"},
     {"name": "health", "description": "Liveness"},
 ]
 
@@ -55,4 +67,6 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (health, stations, id_tokens, sessions, commands, messages, tariffs):
         app.include_router(module.router, prefix=PREFIX)
+    app.include_router(me.me, prefix=PREFIX)
+    app.include_router(me.drivers, prefix=PREFIX)
     return app

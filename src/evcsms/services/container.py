@@ -10,6 +10,7 @@ from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
+from evcsms.services.drivers import DriverService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -38,3 +39,4 @@ class Services:
     billing: BillingService
     cdrs: CdrService
     receipts: ReceiptService
+    drivers: DriverService

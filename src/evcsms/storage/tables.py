@@ -153,6 +153,7 @@ class IdToken(Base):
     status: Mapped[str] = mapped_column(String(16), default="Accepted")
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     group_id: Mapped[str | None] = mapped_column(String(36))
+    owner_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # a driver
     max_concurrent_sessions: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
