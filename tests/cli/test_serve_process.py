@@ -56,3 +56,36 @@ def test_sigterm_shuts_down_cleanly_and_keeps_the_frames(tmp_path: Path) -> None
     frames = sqlite3.connect(tmp_path / "proc.db").execute(
         "select direction, action from message_log where station_id = 'PROC1' order by id").fetchall()
     assert ("in", "BootNotification") in frames and ("out", "BootNotification") in frames
+
+
+def test_the_demo_ends_sessions_with_a_cdr_and_a_pdf_receipt(tmp_path: Path) -> None:
+    """`make run` in small: simulated stations charge, sessions end, CDRs and receipts exist."""
+    port = free_port()
+    db = tmp_path / "demo.db"
+    env = os.environ | {"EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+                        "EVCSMS_PORT": str(port), "EVCSMS_LOG_LEVEL": "warning"}
+    env.pop("EVCSMS_ADMIN_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "evcsms", "demo", "--stations", "2", "--meter-interval", "1",
+         "--session-seconds", "3", "5", "--duration", "16"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "/receipt" in result.stdout
+    rows = sqlite3.connect(db).execute(
+        "select session_id, invoice_number, total_excl_vat from cdrs order by invoice_number"
+    ).fetchall()
+    assert rows, "no session of the demo ended with a CDR"
+    assert [r[1] for r in rows] == list(range(1, len(rows) + 1))  # no gaps
+    assert any(float(r[2]) > 0 for r in rows)  # priced with the demo tariff
+
+    async def pdf() -> bytes:
+        from evcsms.bootstrap import build_services, close_services
+        from evcsms.settings import Settings
+
+        services = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{db}"))
+        try:
+            return await services.receipts.pdf(int(rows[0][0]))
+        finally:
+            await close_services(services)
+
+    assert asyncio.run(pdf()).startswith(b"%PDF-")

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -23,6 +24,24 @@ from evcsms.services.errors import ConflictError
 from evcsms.settings import Settings
 
 DEMO_TAGS = ["DEMO-RFID-01", "DEMO-RFID-02", "DEMO-RFID-03", "DEMO-RFID-04"]
+DEMO_SITE = "DEMO-SITE"
+# An OCPI 2.2.1 tariff with a start fee, a cheaper night rate, time-of-use and an idle fee,
+# so a demo session's receipt has something to show.
+DEMO_TARIFF: dict[str, Any] = {
+    "id": "DEMO-AC", "currency": "EUR", "country_code": "NL", "party_id": "EVC",
+    "type": "REGULAR",
+    "elements": [
+        {"price_components": [{"type": "FLAT", "price": Decimal("0.35"), "vat": Decimal(21),
+                               "step_size": 1}]},
+        {"price_components": [{"type": "ENERGY", "price": Decimal("0.29"), "vat": Decimal(21),
+                               "step_size": 1}],
+         "restrictions": {"start_time": "23:00", "end_time": "07:00"}},
+        {"price_components": [{"type": "ENERGY", "price": Decimal("0.39"), "vat": Decimal(21),
+                               "step_size": 1}]},
+        {"price_components": [{"type": "PARKING_TIME", "price": Decimal("3.00"),
+                               "vat": Decimal(21), "step_size": 60}]},
+    ],
+}
 
 
 @click.command()
@@ -32,7 +51,10 @@ DEMO_TAGS = ["DEMO-RFID-01", "DEMO-RFID-02", "DEMO-RFID-03", "DEMO-RFID-04"]
 @click.option("--database-url", envvar="EVCSMS_DATABASE_URL", default=None)
 @click.option("--meter-interval", default=5.0, show_default=True, help="Seconds between samples")
 @click.option("--duration", default=None, type=float, help="Stop after S seconds (default: Ctrl-C)")
-def demo(stations: int, meter_interval: float, duration: float | None, **flags: Any) -> None:
+@click.option("--session-seconds", nargs=2, type=float, default=(60.0, 240.0), show_default=True,
+              help="Shortest and longest simulated charging session")
+def demo(stations: int, meter_interval: float, duration: float | None,
+         session_seconds: tuple[float, float], **flags: Any) -> None:
     """Start evcsms with a simulated fleet charging, and print the URLs to open."""
     from evcsms.cli.main import settings_or_exit
 
@@ -46,13 +68,14 @@ def demo(stations: int, meter_interval: float, duration: float | None, **flags: 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(_demo(settings, stations, meter_interval, duration))
+            runner.run(_demo(settings, stations, meter_interval, duration, session_seconds))
     except KeyboardInterrupt:  # Ctrl-C after the server shut down cleanly
         click.echo("evcsms demo stopped")
 
 
 async def _demo(
-    settings: Settings, count: int, meter_interval: float, duration: float | None
+    settings: Settings, count: int, meter_interval: float, duration: float | None,
+    session_seconds: tuple[float, float] = (60.0, 240.0),
 ) -> None:
     from evcsms.bootstrap import build_services, close_services, serve
     from evcsms.simulator.connector import SessionPattern
@@ -75,7 +98,8 @@ async def _demo(
     server = asyncio.create_task(serve(settings, stop), name="server")
     await _wait_for_port(settings.host, settings.port, server)
     url = f"ws://{settings.host}:{settings.port}/ocpp"
-    pattern = SessionPattern(session_seconds=(60.0, 240.0), idle_seconds=(2.0, 20.0))
+    idle = (min(2.0, session_seconds[0]), min(20.0, session_seconds[1]))
+    pattern = SessionPattern(session_seconds=session_seconds, idle_seconds=idle)
     fleets = [
         run_fleet(url, len(ids16), "1.6", duration=duration, password=password,
                   meter_interval=meter_interval, id_tags=DEMO_TAGS, pattern=pattern,
@@ -103,6 +127,12 @@ async def _register(services: Services, count: int, password: str) -> tuple[list
     for tag in DEMO_TAGS:
         with contextlib.suppress(ConflictError):
             await services.tokens.create(tag, description="demo card")
+    # billing: every demo session is priced, ends with a CDR and has a receipt
+    await services.tariffs.put_site(DEMO_SITE, name="Demo car park", time_zone="Europe/Amsterdam")
+    for station_id in ids16 + ids201:
+        await services.tariffs.place_station(station_id, DEMO_SITE)
+    await services.tariffs.put(DEMO_TARIFF)
+    await services.tariffs.assign("default", "", DEMO_TARIFF["id"])
     return ids16, ids201
 
 
@@ -119,6 +149,8 @@ def _banner(settings: Settings, token: str, ids: list[str]) -> None:
     click.echo(f"  API docs (OpenAPI):  {base}/docs")
     click.echo(f"  Stations:            {base}/api/v1/stations")
     click.echo(f"  Sessions:            {base}/api/v1/sessions")
+    click.echo(f"  CDRs (finished):     {base}/api/v1/cdrs")
+    click.echo(f"  A receipt:           {base}/api/v1/sessions/<id>/receipt(.pdf)")
     click.echo(f"  OCPP endpoint:       ws://{settings.host}:{settings.port}/ocpp/<station_id>")
     click.echo(f"  Operator API token:  {token}")
     click.echo(f"  Try: curl -H 'Authorization: Bearer {token}' {base}/api/v1/sessions")
