@@ -36,6 +36,7 @@ class SessionFacts:
     site_name: str | None
     start: datetime
     end: datetime
+    energy_kwh: Decimal  # the session's metered energy (used when no tariff priced it)
     signed: list[dict[str, Any]]  # [{nature, plain_data, signed_data}]
 
 
@@ -72,8 +73,8 @@ def build_cdr(facts: SessionFacts, quote: Quote | None, tariff: dict[str, Any] |
         "tariffs": [tariff] if tariff else [],
         "charging_periods": _periods(quote, tariff_id) if quote else [],
         "total_cost": _price(quote.total_cost.excl_vat, quote.total_cost.incl_vat) if quote else zero,
-        "total_energy": show(quote.total_energy_kwh, 4) if quote else Decimal(0),
-        "total_time": show(quote.total_time_h, 4) if quote else Decimal(0),
+        "total_energy": show(quote.total_energy_kwh, 4) if quote else facts.energy_kwh,
+        "total_time": show(quote.total_time_h if quote else _hours(facts.start, facts.end), 4),
         "credit": False,
         "home_charging_compensation": False,
         "last_updated": iso_utc(issued_at),

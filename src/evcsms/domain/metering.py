@@ -25,6 +25,10 @@ How `session_energy` counts
 3. Counting. Energy is the sum of the positive steps between consecutive readings:
    - A step down is REGISTER_BACKWARDS (meter reset, replaced, or faulty). It adds
      nothing and counting continues from the lower value. Energy is never negative.
+   - Except a rollover: a register with a fixed number of digits wraps to 0 after its
+     largest value. A step down from at least 90 % of a power of ten (10^k Wh, k >= 4)
+     to below 10 % of it, whose wrapped rise (10^k - before + after) is plausible for the
+     time between the readings, is REGISTER_ROLLOVER and counts that rise.
    - The exception is a reading of exactly 0 after a non-zero one. Stations report 0
      when a meter read fails, so this too is REGISTER_BACKWARDS, but the reading is
      skipped and counting continues from the value before it. A meter that really was
@@ -144,6 +148,7 @@ def readings_of(samples: Iterable[SampledValue]) -> list[Reading]:
 
 class AnomalyKind(StrEnum):
     REGISTER_BACKWARDS = "register_backwards"
+    REGISTER_ROLLOVER = "register_rollover"
     UNTRUSTED_ZERO_BASELINE = "untrusted_zero_baseline"
     IMPLAUSIBLE_JUMP = "implausible_jump"
     UNKNOWN_UNIT = "unknown_unit"
@@ -362,6 +367,11 @@ def _step(prev: _Reading, cur: _Reading, max_w: Decimal) -> tuple[Decimal, Meter
     """The energy one step adds, and what was wrong with it, if anything."""
     delta = cur.wh - prev.wh
     if delta < 0:
+        wrapped = _rollover(prev, cur, max_w)
+        if wrapped is not None:
+            detail = (f"register wrapped from {_wh(prev.wh)} Wh to {_wh(cur.wh)} Wh at "
+                      f"{_wh(wrapped[1])} Wh; {_wh(wrapped[0])} Wh counted")
+            return wrapped[0], MeterAnomaly(AnomalyKind.REGISTER_ROLLOVER, cur.at, detail)
         detail = (
             f"register went back from {_wh(prev.wh)} Wh to {_wh(cur.wh)} Wh; nothing counted, "
             f"counting continues from {_wh(cur.wh)} Wh"
@@ -375,6 +385,20 @@ def _step(prev: _Reading, cur: _Reading, max_w: Decimal) -> tuple[Decimal, Meter
         f"these {_wh(delta)} Wh are not counted"
     )
     return _ZERO, MeterAnomaly(AnomalyKind.IMPLAUSIBLE_JUMP, cur.at, detail)
+
+
+def _rollover(prev: _Reading, cur: _Reading, max_w: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(energy, wrap value) when prev -> cur is a register wrapping past 10^k Wh."""
+    if prev.wh <= 0 or cur.wh < 0:
+        return None
+    digits = len(str(int(prev.wh)))
+    wrap = Decimal(10) ** digits
+    if digits < 4 or prev.wh < wrap * Decimal("0.9") or cur.wh >= wrap * Decimal("0.1"):
+        return None
+    energy = wrap - prev.wh + cur.wh
+    if _implausible(prev, _Reading(cur.at, prev.wh + energy, cur.rank), max_w) is not None:
+        return None
+    return energy, wrap
 
 
 def _implausible(a: _Reading, b: _Reading, max_w: Decimal) -> str | None:

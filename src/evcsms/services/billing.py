@@ -33,6 +33,7 @@ from evcsms.domain.cdrs import SessionFacts, build_cdr, cdr_id, credit_of
 from evcsms.domain.clock import Clock
 from evcsms.domain.metering import REGISTER, register_readings
 from evcsms.domain.model import SessionStatus
+from evcsms.domain.money import show
 from evcsms.domain.pricing import Quote, State, Usage, UsagePeriod, price_session
 from evcsms.domain.tariffs import parse_datetime
 from evcsms.services.errors import NotFoundError
@@ -278,7 +279,9 @@ class CdrService:
             id_token=row.id_token, token_type=token_type,
             authorized=row.auth_status == "Accepted", site_id=site.id if site else None,
             site_name=site.name if site else None, start=row.started_at,
-            end=max(row.stopped_at, row.started_at), signed=_signed_values(samples),
+            end=max(row.stopped_at, row.started_at),
+            energy_kwh=show(Fraction(Decimal(row.energy_wh)) / 1000, 4),
+            signed=_signed_values(samples),
         )
         return build_cdr(
             facts, cost.quote if cost else None, cost.tariff.ocpi() if cost else None,
