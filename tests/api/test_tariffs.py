@@ -288,3 +288,15 @@ async def test_no_receipt_before_the_cdr(client, services):
     response = await client.get(f"/sessions/{tx}/receipt")
     assert response.status_code == 404 and "no receipt" in response.json()["detail"]
     assert (await client.get(f"/sessions/{tx}/receipt.pdf")).status_code == 404
+
+
+async def test_meter_keys_are_checked(client):
+    from tests.services.test_signatures import keypair
+
+    await client.post("/stations", json={"id": "CP1"})
+    _, key = keypair()
+    assert (await client.put("/stations/CP1/meter-key", json={"public_key": key})).status_code == 204
+    bad = await client.put("/stations/CP1/meter-key", json={"public_key": "abcd"})
+    assert bad.status_code == 422 and "public_key" in bad.json()["detail"]
+    assert (await client.put("/stations/NOPE/meter-key", json={"public_key": key})).status_code == 404
+    assert (await client.put("/stations/CP1/meter-key", json={"public_key": None})).status_code == 204

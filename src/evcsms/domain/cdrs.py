@@ -38,6 +38,7 @@ class SessionFacts:
     end: datetime
     energy_kwh: Decimal  # the session's metered energy (used when no tariff priced it)
     signed: list[dict[str, Any]]  # [{nature, plain_data, signed_data}]
+    public_key: str | None = None  # the meter's, hex DER
 
 
 def cdr_id(session_id: int, revision: int = 0, *, credit: bool = False) -> str:
@@ -89,6 +90,8 @@ def build_cdr(facts: SessionFacts, quote: Quote | None, tariff: dict[str, Any] |
     if facts.signed:
         out["signed_data"] = {"encoding_method": _encoding(facts.signed),
                               "signed_values": facts.signed}
+        if facts.public_key:
+            out["signed_data"]["public_key"] = facts.public_key
     return out
 
 

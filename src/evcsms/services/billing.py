@@ -282,6 +282,8 @@ class CdrService:
             end=max(row.stopped_at, row.started_at),
             energy_kwh=show(Fraction(Decimal(row.energy_wh)) / 1000, 4),
             signed=_signed_values(samples),
+            public_key=await conn.scalar(select(t.Station.meter_public_key).where(
+                t.Station.id == row.station_id)),
         )
         return build_cdr(
             facts, cost.quote if cost else None, cost.tariff.ocpi() if cost else None,

@@ -23,6 +23,7 @@ from evcsms.domain.money import minor_units, round_money, show
 from evcsms.domain.pricing import Line
 from evcsms.services.billing import cost_in
 from evcsms.services.errors import NotFoundError
+from evcsms.services.signatures import verify_stored
 from evcsms.services.tariffs import load_ocpi, site_zone
 from evcsms.storage import tables as t
 
@@ -74,6 +75,7 @@ class Receipt:
     vat_amount: str = ""
     notes: list[str] = field(default_factory=list)
     signed_values: int = 0
+    signatures: list[tuple[str, str, str]] = field(default_factory=list)  # nature, status, why
 
 
 class ReceiptService:
@@ -93,6 +95,8 @@ class ReceiptService:
                 raise NotFoundError(f"session {session_id} has no receipt yet (it has no CDR)")
             zone = await site_zone(conn, session.station_id)
             cost = await cost_in(conn, session_id, cdr_row.issued_at)
+            key = await conn.scalar(select(t.Station.meter_public_key).where(
+                t.Station.id == session.station_id))
         cdr = load_ocpi(cdr_row.ocpi)
         currency = cdr["currency"]
 
@@ -137,12 +141,16 @@ class ReceiptService:
                                  f"times of day are in {zone}.")
         else:
             receipt.notes.append("No tariff applied to this session: it is free of charge.")
+        for value in cdr.get("signed_data", {}).get("signed_values", []):
+            verdict = verify_stored(value["signed_data"], key)
+            receipt.signatures.append((value["nature"], verdict.status, verdict.detail))
         if receipt.signed_values:
+            verified = sum(1 for _, status, _ in receipt.signatures if status == "verified")
             receipt.notes.append(
-                f"This session carries {receipt.signed_values} signed meter value(s) "
-                "(OCMF/OCPP). To check the energy yourself, open the CDR's signed_data in a "
-                "transparency tool such as the S.A.F.E. Transparenzsoftware with the meter's "
-                "public key.")
+                f"Signed meter values: {receipt.signed_values}, of which {verified} verified "
+                "here with the meter's public key. To check them yourself, open the CDR's "
+                "signed_data in a transparency tool (for example the S.A.F.E. "
+                "Transparenzsoftware) with the same key.")
         return receipt
 
     async def html(self, session_id: int) -> str:
@@ -222,6 +230,9 @@ def render_pdf(r: Receipt) -> bytes:
     pdf.set_font("Helvetica", size=9)
     pdf.cell(0, 6, _latin(f"of which VAT: {r.vat_amount}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+    for nature, status, detail in r.signatures:
+        pdf.multi_cell(0, 5, _latin(f"Signed value ({nature}): {status} - {detail}"),
+                       new_x="LMARGIN", new_y="NEXT")
     for note in r.notes:
         pdf.multi_cell(0, 5, _latin(note), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

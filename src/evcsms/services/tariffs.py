@@ -31,6 +31,7 @@ from evcsms.domain import jsontext
 from evcsms.domain.clock import Clock
 from evcsms.domain.tariffs import Tariff, TariffError, parse_tariff, tariff_to_ocpi
 from evcsms.services.errors import InvalidInputError, NotFoundError
+from evcsms.services.signatures import valid_key
 from evcsms.storage import tables as t
 from evcsms.storage.dialect import insert
 from evcsms.storage.writer import BatchWriter
@@ -285,6 +286,23 @@ class TariffService:
         if row is None:
             raise NotFoundError(f"site {site_id!r} does not exist")
         return row
+
+    async def set_meter_key(self, station_id: str, key_hex: str | None) -> None:
+        """The public key the station's meter signs with (hex DER), or None to remove it."""
+        if key_hex is not None:
+            key_hex = key_hex.strip().lower()
+            if not valid_key(key_hex):
+                raise InvalidInputError(
+                    "public_key: not an EC public key in hex DER (SubjectPublicKeyInfo)")
+
+        async def op(conn: AsyncConnection) -> None:
+            result = await conn.execute(t.table_of(t.Station).update().where(
+                t.Station.id == station_id).values(meter_public_key=key_hex,
+                                                   updated_at=self._clock.now()))
+            if not result.rowcount:
+                raise NotFoundError(f"station {station_id!r} does not exist")
+
+        await self._writer.submit(op, "station-meter-key")
 
     async def place_station(self, station_id: str, site_id: str | None) -> None:
         """Put a station on a site (None: on none)."""

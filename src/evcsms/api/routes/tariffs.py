@@ -187,6 +187,20 @@ async def put_station_site(station_id: Annotated[str, Path(max_length=48)], body
     return Response(status_code=204)
 
 
+class MeterKey(BaseModel):
+    public_key: str | None = Field(
+        max_length=2000, description="the meter's public key, hex DER (SubjectPublicKeyInfo); "
+                                     "null removes it")
+
+
+@router.put("/stations/{station_id}/meter-key", status_code=204,
+            summary="Set the public key that signed meter values (OCMF) are verified with")
+async def put_meter_key(station_id: Annotated[str, Path(max_length=48)], body: MeterKey,
+                        services: ServicesDep) -> Response:
+    await services.tariffs.set_meter_key(station_id, body.public_key)
+    return Response(status_code=204)
+
+
 # -- session cost ---------------------------------------------------------------------------
 
 

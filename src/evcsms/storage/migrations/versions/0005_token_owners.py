@@ -1,4 +1,4 @@
-"""id tokens can belong to a driver (a user with the driver role)
+"""id tokens can belong to a driver (a user with the driver role); a station's meter key
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('stations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('meter_public_key', sa.Text(), nullable=True))
     with op.batch_alter_table('id_tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('owner_user_id', sa.BigInteger(), nullable=True))
         batch_op.create_index(batch_op.f('ix_id_tokens_owner_user_id'), ['owner_user_id'], unique=False)
@@ -26,3 +28,5 @@ def downgrade() -> None:
     with op.batch_alter_table('id_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_id_tokens_owner_user_id'))
         batch_op.drop_column('owner_user_id')
+    with op.batch_alter_table('stations', schema=None) as batch_op:
+        batch_op.drop_column('meter_public_key')
