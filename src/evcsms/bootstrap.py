@@ -17,6 +17,7 @@ from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
 from evcsms.services.drivers import DriverService
+from evcsms.services.live_cost import LiveCostService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -48,6 +49,8 @@ async def build_services(
     await writer.start()
     bus = MemoryBus()
     users = UserService(engine, writer, clock)
+    billing = BillingService(engine, clock)
+    commands = CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout)
     services = Services(
         engine=engine, writer=writer, bus=bus, clock=clock,
         stations=StationService(
@@ -56,7 +59,7 @@ async def build_services(
         ),
         tokens=TokenService(engine, writer, clock),
         sessions=SessionService(engine, writer, bus, clock),
-        commands=CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout),
+        commands=commands,
         presence=Presence(writer, clock),
         message_log=MessageLog(
             engine, writer, clock, keep=settings.message_log_keep, days=settings.message_log_days
@@ -64,7 +67,9 @@ async def build_services(
         users=users,
         drivers=DriverService(engine, writer, clock, users),
         tariffs=TariffService(engine, writer, clock),
-        billing=BillingService(engine, clock),
+        billing=billing,
+        live_cost=LiveCostService(engine, billing, commands, clock,
+                                  interval=settings.cost_update_interval),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
         receipts=ReceiptService(
@@ -73,12 +78,14 @@ async def build_services(
     await services.presence.start()
     await services.message_log.start()
     await services.cdrs.start()
+    await services.live_cost.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
 
 
 async def close_services(services: Services) -> None:
+    await services.live_cost.close()
     await services.cdrs.close()
     await services.presence.close()
     await services.message_log.close()

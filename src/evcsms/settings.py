@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     message_log_days: int = Field(default=30, ge=1)
     max_frame_bytes: int = Field(default=256 * 1024, ge=4096)
     log_level: str = "info"
+    cost_update_interval: float = Field(
+        default=60.0, ge=0, le=3600,
+        description="seconds between running-cost pushes to opted-in stations (0: never)")
     ocpi_country_code: str = Field(default="NL", pattern=r"^[A-Z]{2}$",
                                    description="the operator's ISO 3166 code in OCPI CDRs")
     ocpi_party_id: str = Field(default="EVC", pattern=r"^[A-Z0-9]{3}$",

@@ -300,3 +300,10 @@ async def test_meter_keys_are_checked(client):
     assert bad.status_code == 422 and "public_key" in bad.json()["detail"]
     assert (await client.put("/stations/NOPE/meter-key", json={"public_key": key})).status_code == 404
     assert (await client.put("/stations/CP1/meter-key", json={"public_key": None})).status_code == 204
+
+
+async def test_cost_updates_opt_in(client, services):
+    await client.post("/stations", json={"id": "CP1"})
+    assert (await client.put("/stations/CP1/cost-updates", json={"enabled": True})).status_code == 204
+    assert (await client.put("/stations/NOPE/cost-updates", json={"enabled": True})).status_code == 404
+    assert (await client.put("/stations/CP1/cost-updates", json={})).status_code == 422

@@ -23,6 +23,7 @@ class CommandName(enum.StrEnum):
     SET_VARIABLES = "set_variables"  # OCPP 2.0.1
     CLEAR_CACHE = "clear_cache"
     DATA_TRANSFER = "data_transfer"
+    COST_UPDATED = "cost_updated"  # 2.0.1 CostUpdated; 1.6 the OCA "RunningCost" DataTransfer
 
 
 ONLY_VERSION = {
@@ -116,6 +117,15 @@ def _change_configuration(p: Mapping[str, Any]) -> None:
     _str(p, "value", required=True, max_len=500)
 
 
+def _cost_updated(p: Mapping[str, Any]) -> None:
+    _str(p, "transaction_id", required=True, max_len=36)
+    cost = p.get("total_cost")
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+        raise CommandParamsError(f"total_cost: expected a number >= 0, got {cost!r}")
+    _int(p, "meter_wh", required=False, minimum=0)
+    _one_of(p, "state", {"Charging", "Idle"}, "Charging")
+
+
 def _data_transfer(p: Mapping[str, Any]) -> None:
     _str(p, "vendor_id", required=True, max_len=255)
     _str(p, "message_id", required=False, max_len=50)
@@ -134,6 +144,7 @@ _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
     CommandName.SET_VARIABLES: lambda p: _variables(p, with_value=True),
     CommandName.CLEAR_CACHE: lambda p: None,
     CommandName.DATA_TRANSFER: _data_transfer,
+    CommandName.COST_UPDATED: _cost_updated,
 }
 
 

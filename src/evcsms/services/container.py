@@ -11,6 +11,7 @@ from evcsms.domain.clock import Clock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.drivers import DriverService
+from evcsms.services.live_cost import LiveCostService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -40,3 +41,4 @@ class Services:
     cdrs: CdrService
     receipts: ReceiptService
     drivers: DriverService
+    live_cost: LiveCostService

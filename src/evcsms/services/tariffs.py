@@ -304,6 +304,18 @@ class TariffService:
 
         await self._writer.submit(op, "station-meter-key")
 
+    async def set_cost_updates(self, station_id: str, enabled: bool) -> None:
+        """Whether running costs are pushed to the station (see services.live_cost)."""
+
+        async def op(conn: AsyncConnection) -> None:
+            result = await conn.execute(t.table_of(t.Station).update().where(
+                t.Station.id == station_id).values(cost_updates=enabled,
+                                                   updated_at=self._clock.now()))
+            if not result.rowcount:
+                raise NotFoundError(f"station {station_id!r} does not exist")
+
+        await self._writer.submit(op, "station-cost-updates")
+
     async def place_station(self, station_id: str, site_id: str | None) -> None:
         """Put a station on a site (None: on none)."""
 

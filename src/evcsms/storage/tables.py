@@ -58,6 +58,7 @@ class Station(Base):
     connected_node: Mapped[str | None] = mapped_column(String(64))
     site_id: Mapped[str | None] = mapped_column(String(48), index=True)
     meter_public_key: Mapped[str | None] = mapped_column(Text)  # hex DER, for signed values
+    cost_updates: Mapped[bool] = mapped_column(Boolean, default=False)  # push running costs
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

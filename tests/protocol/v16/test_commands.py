@@ -33,6 +33,11 @@ CASES = [
      "DataTransfer", {"vendorId": "com.acme", "messageId": "Ping", "data": "x"}),
     (CommandName.DATA_TRANSFER, {"vendor_id": "com.acme", "data": {"a": [1]}}, "DataTransfer",
      {"vendorId": "com.acme", "data": '{"a":[1]}'}),
+    (CommandName.COST_UPDATED, {"transaction_id": "42", "total_cost": 3.71, "meter_wh": 12500,
+                                "timestamp": "2026-03-02T09:30:00Z"}, "DataTransfer",
+     {"vendorId": "org.openchargealliance.costmsg", "messageId": "RunningCost",
+      "data": '{"transactionId":42,"cost":3.71,"state":"Charging",'
+              '"timestamp":"2026-03-02T09:30:00Z","meterValue":12500}'}),
 ]
 
 

@@ -44,6 +44,8 @@ CASES = [
      {"vendorId": "com.acme"}),
     (CommandName.DATA_TRANSFER, {"vendor_id": "com.acme", "message_id": "m", "data": [1]},
      "DataTransfer", {"vendorId": "com.acme", "messageId": "m", "data": [1]}),
+    (CommandName.COST_UPDATED, {"transaction_id": "TX-9", "total_cost": 3.71}, "CostUpdated",
+     {"totalCost": 3.71, "transactionId": "TX-9"}),
 ]
 
 

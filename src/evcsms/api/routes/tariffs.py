@@ -201,6 +201,18 @@ async def put_meter_key(station_id: Annotated[str, Path(max_length=48)], body: M
     return Response(status_code=204)
 
 
+class CostUpdates(BaseModel):
+    enabled: bool
+
+
+@router.put("/stations/{station_id}/cost-updates", status_code=204,
+            summary="Push running costs to this station (2.0.1 CostUpdated, 1.6 RunningCost)")
+async def put_cost_updates(station_id: Annotated[str, Path(max_length=48)], body: CostUpdates,
+                           services: ServicesDep) -> Response:
+    await services.tariffs.set_cost_updates(station_id, body.enabled)
+    return Response(status_code=204)
+
+
 # -- session cost ---------------------------------------------------------------------------
 
 

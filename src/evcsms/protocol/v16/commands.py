@@ -91,6 +91,22 @@ def _data_transfer(p: Params) -> Payload:
     return _with({"vendorId": p.get("vendor_id")}, messageId=p.get("message_id"), data=data)
 
 
+COST_VENDOR = "org.openchargealliance.costmsg"  # OCA's 1.6 pricing white paper
+
+
+def _running_cost(p: Params) -> Payload:
+    """The OCA "RunningCost" DataTransfer (Using OCPP 1.6 for pricing): 1.6 transaction ids
+    are ours, integers."""
+    data: dict[str, Any] = {"transactionId": int(p["transaction_id"]), "cost": p["total_cost"],
+                            "state": p.get("state", "Charging")}
+    if p.get("timestamp") is not None:
+        data["timestamp"] = p["timestamp"]
+    if p.get("meter_wh") is not None:
+        data["meterValue"] = p["meter_wh"]
+    return {"vendorId": COST_VENDOR, "messageId": "RunningCost",
+            "data": json.dumps(data, separators=(",", ":"))}
+
+
 def _only_201(p: Params) -> Payload:
     raise CommandParamsError(
         "this command is OCPP 2.0.1 only; use get_configuration/change_configuration on 1.6"
@@ -108,6 +124,7 @@ _TRANSLATE: dict[CommandName, tuple[str, Callable[[Params], Payload]]] = {
     CommandName.CHANGE_CONFIGURATION: ("ChangeConfiguration", _change_configuration),
     CommandName.CLEAR_CACHE: ("ClearCache", _clear_cache),
     CommandName.DATA_TRANSFER: ("DataTransfer", _data_transfer),
+    CommandName.COST_UPDATED: ("DataTransfer", _running_cost),
     CommandName.GET_VARIABLES: ("GetVariables", _only_201),
     CommandName.SET_VARIABLES: ("SetVariables", _only_201),
 }

@@ -105,6 +105,10 @@ def _data_transfer(p: Params) -> Call:
     return "DataTransfer", payload
 
 
+def _cost_updated(p: Params) -> Call:
+    return "CostUpdated", {"totalCost": p["total_cost"], "transactionId": p["transaction_id"]}
+
+
 def _only_v16(command: CommandName, replacement: CommandName) -> Callable[[Params], Call]:
     def build(p: Params) -> Call:
         raise CommandParamsError(
@@ -131,4 +135,5 @@ _BUILDERS: dict[CommandName, Callable[[Params], Call]] = {
     CommandName.SET_VARIABLES: _set_variables,
     CommandName.CLEAR_CACHE: lambda p: ("ClearCache", {}),
     CommandName.DATA_TRANSFER: _data_transfer,
+    CommandName.COST_UPDATED: _cost_updated,
 }

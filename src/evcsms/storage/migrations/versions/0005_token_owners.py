@@ -19,6 +19,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('stations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('meter_public_key', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('cost_updates', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     with op.batch_alter_table('id_tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('owner_user_id', sa.BigInteger(), nullable=True))
         batch_op.create_index(batch_op.f('ix_id_tokens_owner_user_id'), ['owner_user_id'], unique=False)
@@ -29,4 +31,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_id_tokens_owner_user_id'))
         batch_op.drop_column('owner_user_id')
     with op.batch_alter_table('stations', schema=None) as batch_op:
+        batch_op.drop_column('cost_updates')
         batch_op.drop_column('meter_public_key')
