@@ -105,3 +105,19 @@ async def test_drivers_need_existing_tokens(client):
     response = await client.post("/drivers", json={"name": "carol", "tokens": ["NOPE"]})
     assert response.status_code == 404 and "NOPE" in response.json()["detail"]
     assert (await client.put("/drivers/nobody/tokens/NOPE")).status_code == 404
+
+
+async def test_monthly_statements(setup, client):
+    alice, bob, sessions = setup
+    async with alice, bob:
+        html = await alice.get("/me/statements/2026-03")
+        assert html.status_code == 200
+        assert html.text.count("NLEVC-") == 2  # alice's two receipts, not bob's
+        assert "3.50 EUR" in html.text and "6.50 EUR" in html.text and "10.00 EUR" in html.text
+        pdf = await alice.get("/me/statements/2026-03.pdf")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert "No charging sessions" in (await alice.get("/me/statements/2026-04")).text
+        assert (await alice.get("/me/statements/2026-13")).status_code == 422
+    by_operator = await client.get("/drivers/bob/statements/2026-03")
+    assert by_operator.status_code == 200 and by_operator.text.count("NLEVC-") == 1
+    assert (await client.get("/drivers/nobody/statements/2026-03")).status_code == 404

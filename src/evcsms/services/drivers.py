@@ -69,6 +69,14 @@ class DriverService:
 
         await self._writer.submit(op, "driver-link")
 
+    async def user_id(self, name: str) -> int:
+        async with self._engine.connect() as conn:
+            user_id = await conn.scalar(select(t.User.id).where(
+                t.User.name == name, t.User.role == UserRole.DRIVER.value))
+        if user_id is None:
+            raise NotFoundError(f"driver {name!r} does not exist")
+        return int(user_id)
+
     async def tokens(self, user_id: int) -> list[str]:
         async with self._engine.connect() as conn:
             return list((await conn.execute(

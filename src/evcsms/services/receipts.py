@@ -8,6 +8,7 @@ data. Its number is the CDR's invoice number: sequential without gaps for the op
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from evcsms.domain.money import minor_units, round_money, show
 from evcsms.domain.pricing import Line
 from evcsms.services.billing import cost_in
-from evcsms.services.errors import NotFoundError
+from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.signatures import verify_stored
 from evcsms.services.tariffs import load_ocpi, site_zone
 from evcsms.storage import tables as t
@@ -82,6 +83,9 @@ class ReceiptService:
     def __init__(self, engine: AsyncEngine, *, operator: str) -> None:
         self._engine = engine
         self._operator = operator
+
+    async def statement(self, user_id: int, driver: str, month: str) -> Statement:
+        return await statement(self._engine, self._operator, user_id, driver, month)
 
     async def receipt(self, session_id: int) -> Receipt:
         async with self._engine.connect() as conn:
@@ -242,3 +246,99 @@ def _latin(text: str) -> str:
     """The core PDF fonts are Latin-1: anything else is replaced, never dropped silently."""
     return text.encode("latin-1", errors="replace").decode("latin-1")
 
+
+
+# -- monthly statements -------------------------------------------------------------------------
+
+
+@dataclass
+class StatementLine:
+    number: str
+    date: str
+    station: str
+    token: str
+    energy_kwh: str
+    amount_excl: str
+    amount_incl: str
+    credit: bool
+
+
+@dataclass
+class Statement:
+    driver: str
+    month: str
+    operator: str
+    lines: list[StatementLine] = field(default_factory=list)
+    totals: list[tuple[str, str, str]] = field(default_factory=list)  # currency, excl, incl
+
+
+async def statement(engine: AsyncEngine, operator: str, user_id: int, driver: str,
+                    month: str) -> Statement:
+    """Every CDR (credits included) of the driver's tokens that ended in `month` (YYYY-MM,
+    in the site's local time), with totals per currency."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise InvalidInputError(f"month: {month!r} is not YYYY-MM")
+    mine = select(t.IdToken.token).where(t.IdToken.owner_user_id == user_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(t.Cdr.invoice_number, t.Cdr.credit, t.Cdr.currency, t.Cdr.total_excl_vat,
+                   t.Cdr.total_incl_vat, t.Cdr.total_energy_kwh, t.Cdr.end_date_time,
+                   t.ChargingSession.station_id, t.ChargingSession.id_token)
+            .join(t.ChargingSession, t.ChargingSession.id == t.Cdr.session_id)
+            .where(t.ChargingSession.id_token.in_(mine)).order_by(t.Cdr.invoice_number))).all()
+        zones = {s: await site_zone(conn, s) for s in {r.station_id for r in rows}}
+    out = Statement(driver=driver, month=month, operator=operator)
+    sums: dict[str, list[Decimal]] = {}
+    for r in rows:
+        local = r.end_date_time.astimezone(zones[r.station_id])
+        if local.strftime("%Y-%m") != month:
+            continue
+        digits = minor_units(r.currency)
+        out.lines.append(StatementLine(
+            number=f"{operator}-{r.invoice_number:06d}", date=local.strftime("%Y-%m-%d %H:%M"),
+            station=r.station_id, token=_masked(r.id_token),
+            energy_kwh=f"{Decimal(r.total_energy_kwh):,.3f}",
+            amount_excl=f"{Decimal(r.total_excl_vat):,.{digits}f} {r.currency}",
+            amount_incl=f"{Decimal(r.total_incl_vat):,.{digits}f} {r.currency}",
+            credit=bool(r.credit)))
+        total = sums.setdefault(r.currency, [Decimal(0), Decimal(0)])
+        total[0] += Decimal(r.total_excl_vat)
+        total[1] += Decimal(r.total_incl_vat)
+    out.totals = [(c, f"{v[0]:,.{minor_units(c)}f} {c}", f"{v[1]:,.{minor_units(c)}f} {c}")
+                  for c, v in sorted(sums.items())]
+    return out
+
+
+def statement_html(s: Statement) -> str:
+    return _templates.get_template("statement.html").render(s=s)
+
+
+def statement_pdf(s: Statement) -> bytes:
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 15)
+    pdf.cell(0, 10, _latin(f"Statement {s.month} for {s.driver}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    pdf.cell(0, 6, _latin(f"Operator {s.operator}"), new_x="LMARGIN", new_y="NEXT")
+    widths = (32, 30, 30, 22, 22, 27, 27)
+    pdf.set_font("Helvetica", "B", 8)
+    for width, title in zip(widths, ("Document", "Date", "Station", "Token", "kWh",
+                                     "Excl. VAT", "Incl. VAT"), strict=True):
+        pdf.cell(width, 7, title, border="B")
+    pdf.ln()
+    pdf.set_font("Helvetica", size=8)
+    for ln in s.lines:
+        cells = (ln.number + (" (credit)" if ln.credit else ""), ln.date, ln.station, ln.token,
+                 ln.energy_kwh, ln.amount_excl, ln.amount_incl)
+        for width, text in zip(widths, cells, strict=True):
+            pdf.cell(width, 6, _latin(text[:24]))
+        pdf.ln()
+    pdf.set_font("Helvetica", "B", 9)
+    for _currency, excl, incl in s.totals:
+        pdf.cell(sum(widths[:5]), 8, "Total", border="T")
+        pdf.cell(widths[5], 8, _latin(excl), border="T")
+        pdf.cell(widths[6], 8, _latin(incl), border="T", new_x="LMARGIN", new_y="NEXT")
+    if not s.lines:
+        pdf.cell(0, 8, "No charging sessions this month.", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

@@ -15,6 +15,7 @@ from evcsms.api.deps import Paging, RequireRole, ServicesDep, require_operator
 from evcsms.api.routes.tariffs import cost_json, exact
 from evcsms.domain.tariffs import iso_utc
 from evcsms.services.errors import NotFoundError
+from evcsms.services.receipts import statement_html, statement_pdf
 from evcsms.services.users import Principal, UserRole
 
 require_driver = RequireRole(UserRole.DRIVER)
@@ -87,6 +88,30 @@ async def my_spending(driver: Driver, services: ServicesDep,
     return exact([{"month": m.month, "currency": m.currency, "sessions": m.sessions,
                    "energy_kwh": m.energy_kwh, "total_excl_vat": m.total_excl_vat,
                    "total_incl_vat": m.total_incl_vat} for m in months])
+
+
+Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+
+
+@me.get("/statements/{month}.pdf", summary="My monthly statement (PDF)", response_class=Response)
+async def my_statement_pdf(month: Month, driver: Driver, services: ServicesDep) -> Response:
+    s = await services.receipts.statement(driver.user_id, driver.name, month)
+    return Response(statement_pdf(s), media_type="application/pdf", headers={
+        "content-disposition": f'attachment; filename="statement-{month}.pdf"'})
+
+
+@me.get("/statements/{month}", summary="My monthly statement (HTML)", response_class=Response)
+async def my_statement(month: Month, driver: Driver, services: ServicesDep) -> Response:
+    s = await services.receipts.statement(driver.user_id, driver.name, month)
+    return Response(statement_html(s), media_type="text/html; charset=utf-8")
+
+
+@drivers.get("/{name}/statements/{month}", summary="A driver's monthly statement (HTML)",
+             response_class=Response)
+async def driver_statement(name: str, month: Month, services: ServicesDep) -> Response:
+    user_id = await services.drivers.user_id(name)
+    s = await services.receipts.statement(user_id, name, month)
+    return Response(statement_html(s), media_type="text/html; charset=utf-8")
 
 
 class DriverIn(BaseModel):
