@@ -110,6 +110,7 @@ async def test_receipts_show_the_verdict_for_each_signed_value(services):
     cdr = await services.cdrs.issue(tx)
     assert cdr is not None and cdr["signed_data"]["public_key"] == key
     assert [v["nature"] for v in cdr["signed_data"]["signed_values"]] == ["Start", "End"]
+    assert cdr["remark"] == "signed meter values: 2, verified 1, invalid 1"
     receipt = await services.receipts.receipt(tx)
     assert [(nature, status) for nature, status, _ in receipt.signatures] == [
         ("Start", "verified"), ("End", "invalid")]

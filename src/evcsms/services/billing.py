@@ -38,6 +38,7 @@ from evcsms.domain.pricing import Quote, State, Usage, UsagePeriod, price_sessio
 from evcsms.domain.tariffs import parse_datetime
 from evcsms.services.errors import NotFoundError
 from evcsms.services.meter_store import StoredSample, stored_samples
+from evcsms.services.signatures import verify_stored
 from evcsms.services.tariffs import StoredTariff, load_ocpi, site_zone, tariff_version
 from evcsms.storage import tables as t
 from evcsms.storage.writer import BatchWriter
@@ -285,11 +286,19 @@ class CdrService:
             public_key=await conn.scalar(select(t.Station.meter_public_key).where(
                 t.Station.id == row.station_id)),
         )
-        return build_cdr(
+        document = build_cdr(
             facts, cost.quote if cost else None, cost.tariff.ocpi() if cost else None,
             cost.tariff.tariff_id if cost else None, cdr_id=cdr_id(session_id, revision),
             issued_at=now,
         )
+        if facts.signed:
+            verdicts = [verify_stored(v["signed_data"], facts.public_key).status
+                        for v in facts.signed]
+            document["remark"] = (
+                f"signed meter values: {len(verdicts)}, verified {verdicts.count('verified')}"
+                + "".join(f", {status} {verdicts.count(status)}"
+                          for status in sorted(set(verdicts) - {"verified"})))
+        return document
 
 
 def _signed_values(samples: builtins.list[StoredSample]) -> builtins.list[dict[str, Any]]:
