@@ -182,8 +182,9 @@ def _component(data: Any, where: str) -> PriceComponent:
     if price < 0:
         raise TariffError(f"{where}.price: must not be negative")
     step = obj.get("step_size")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise TariffError(f"{where}.step_size: expected a whole number >= 1, got {step!r}")
+    lowest = 0 if kind == "FLAT" else 1  # FLAT has no unit to step in (OCPI's own example: 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < lowest:
+        raise TariffError(f"{where}.step_size: expected a whole number >= {lowest}, got {step!r}")
     vat = _decimal(obj.get("vat"), f"{where}.vat")
     if vat is not None and not 0 <= vat <= 100:
         raise TariffError(f"{where}.vat: a percentage between 0 and 100, got {vat}")
