@@ -1,0 +1,93 @@
+"""Fault rules: golden cases per rule (fault_cases/<rule>.json), written by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evcsms.domain import faults as f
+from evcsms.domain.metering import AnomalyKind, MeterAnomaly
+
+CASES = Path(__file__).parent / "fault_cases"
+
+
+def _at(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _samples(items: list[dict[str, Any]]) -> list[f.Sample]:
+    return [f.Sample(_at(s["at"]), s["measurand"], s["phase"], Decimal(s["value"]),  # type: ignore[arg-type]
+                     s.get("unit")) for s in items]
+
+
+def _session(s: dict[str, Any]) -> f.SessionFacts:
+    return f.SessionFacts(s["session_id"], s["connector"], _at(s["started_at"]),  # type: ignore[arg-type]
+                          _at(s["stopped_at"]), Decimal(s["energy_wh"]), s["authorized"],
+                          _at(s.get("last_energy_at")))
+
+
+RUN = {
+    "error_code": lambda a: f.error_code(a["subject"], a["status"], a["code"], a.get("vendor_code")),
+    "offline": lambda a: f.offline(a["station"], a["connected"], _at(a["last_seen"]), _at(a["now"]),
+                                   a["heartbeat_interval"]),
+    "flapping": lambda a: f.flapping(a["station"], [_at(d) for d in a["disconnects"]], _at(a["now"])),
+    "voltage_band": lambda a: f.voltage_band(a["subject"], _samples(a["samples"])),
+    "phase_imbalance": lambda a: f.phase_imbalance(a["subject"], _samples(a["samples"])),
+    "over_current": lambda a: f.over_current(a["subject"], _samples(a["samples"]), Decimal(a["rating_a"])),
+    "over_temperature": lambda a: f.over_temperature(a["subject"], _samples(a["samples"])),
+    "frozen_register": lambda a: f.frozen_register(a["subject"], _samples(a["samples"])),
+    "failed_session": lambda a: f.failed_session(_session(a["session"])),
+    "silent_failure": lambda a: f.silent_failure(a["connector"], [_session(s) for s in a["sessions"]],
+                                                 _at(a["now"])),
+    "stuck_session": lambda a: f.stuck_session(_session(a["session"]), _at(a["now"])),
+    "repeated_reboots": lambda a: f.repeated_reboots(a["station"], [_at(b) for b in a["boots"]],
+                                                     _at(a["now"])),
+}
+
+CASE_LIST = [(path.stem, case) for path in sorted(CASES.glob("*.json"))
+             for case in json.loads(path.read_text())["cases"]]
+
+
+def _check(finding: f.Finding, expected: dict[str, Any]) -> None:
+    assert finding.kind == expected["kind"]
+    assert finding.severity.value == expected["severity"]
+    assert finding.key == expected["key"]
+    assert expected["message_contains"] in finding.message, finding.message
+    assert finding.action  # every finding says what to do
+
+
+@pytest.mark.parametrize(("rule", "case"), CASE_LIST, ids=[f"{r}: {c['name']}" for r, c in CASE_LIST])
+def test_golden_case(rule: str, case: dict[str, Any]) -> None:
+    result = RUN[rule](case["args"])
+    expected = case["expect"]
+    if isinstance(expected, list):
+        assert isinstance(result, list) and len(result) == len(expected), result
+        for finding, want in zip(result, expected, strict=True):
+            _check(finding, want)
+    elif expected is None:
+        assert result is None, result
+    else:
+        assert result is not None
+        _check(result, expected)
+
+
+def test_every_rule_has_golden_cases() -> None:
+    assert {path.stem for path in CASES.glob("*.json")} == set(RUN)
+    for path in CASES.glob("*.json"):
+        cases = json.loads(path.read_text())["cases"]
+        assert any(c["expect"] for c in cases) and any(not c["expect"] for c in cases), path.stem
+
+
+def test_meter_anomalies_become_findings() -> None:
+    t = datetime.fromisoformat("2026-03-02T10:00:00+00:00")
+    found = f.meter_anomalies("CP1/1", [
+        MeterAnomaly(AnomalyKind.REGISTER_BACKWARDS, t, "register went back"),
+        MeterAnomaly(AnomalyKind.IMPLAUSIBLE_JUMP, t, "register jumped"),
+        MeterAnomaly(AnomalyKind.UNKNOWN_UNIT, t, "unit"),
+    ])
+    assert [x.kind for x in found] == ["register_backwards", "implausible_jump"]
