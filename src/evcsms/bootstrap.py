@@ -16,7 +16,9 @@ from evcsms.domain.clock import Clock, SystemClock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
+from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
+from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
@@ -51,6 +53,7 @@ async def build_services(
     users = UserService(engine, writer, clock)
     billing = BillingService(engine, clock)
     commands = CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout)
+    incidents = IncidentService(engine, writer, bus, clock)
     services = Services(
         engine=engine, writer=writer, bus=bus, clock=clock,
         stations=StationService(
@@ -70,6 +73,9 @@ async def build_services(
         billing=billing,
         live_cost=LiveCostService(engine, billing, commands, clock,
                                   interval=settings.cost_update_interval),
+        incidents=incidents,
+        diagnostics=DiagnosticsService(engine, bus, clock, incidents,
+                                       heartbeat_interval=settings.heartbeat_interval),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
         receipts=ReceiptService(
@@ -79,12 +85,14 @@ async def build_services(
     await services.message_log.start()
     await services.cdrs.start()
     await services.live_cost.start()
+    await services.diagnostics.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
 
 
 async def close_services(services: Services) -> None:
+    await services.diagnostics.close()
     await services.live_cost.close()
     await services.cdrs.close()
     await services.presence.close()

@@ -14,6 +14,7 @@ from evcsms.api.routes import (
     commands,
     health,
     id_tokens,
+    incidents,
     me,
     messages,
     sessions,
@@ -46,6 +47,7 @@ TAGS = [
     {"name": "sessions", "description": "Charging sessions (transactions)"},
     {"name": "commands", "description": "Commands to stations, stored as records"},
     {"name": "message log", "description": "Every OCPP frame in and out"},
+    {"name": "incidents", "description": "Detected faults: acknowledge, comment, resolve"},
     {"name": "billing", "description": "OCPI tariffs (versioned), where they apply, sites, "
                                        "session costs"},
     {"name": "driver", "description": "A driver's own sessions, costs and receipts (driver "
@@ -65,7 +67,8 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, stations, id_tokens, sessions, commands, messages, tariffs):
+    for module in (health, stations, id_tokens, sessions, commands, messages, tariffs,
+                   incidents):
         app.include_router(module.router, prefix=PREFIX)
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)

@@ -302,7 +302,7 @@ def silent_failure(connector: str, sessions: Sequence[SessionFacts], now: dateti
     """Repeated short, empty sessions on one connector: it says Available but nobody can
     charge."""
     failed = [s for s in sessions if s.connector == connector and s.stopped_at is not None
-              and s.energy_wh == 0 and now - t.silent_window <= s.stopped_at <= now
+              and s.authorized and s.energy_wh == 0 and now - t.silent_window <= s.stopped_at <= now
               and (s.stopped_at - s.started_at).total_seconds() <= t.failed_session_seconds]
     if len(failed) < t.silent_failures:
         return None

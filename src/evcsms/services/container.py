@@ -10,7 +10,9 @@ from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
+from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
+from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
@@ -42,3 +44,5 @@ class Services:
     receipts: ReceiptService
     drivers: DriverService
     live_cost: LiveCostService
+    incidents: IncidentService
+    diagnostics: DiagnosticsService

@@ -63,6 +63,17 @@ class ConnectorStatus:
     info: str | None = None
 
 
+_OCCUPIED = {"Occupied", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"}
+
+
+def port_state(status: str) -> str:
+    """An OCPP connector status as a `domain.uptime.PortState` value."""
+    if status in _OCCUPIED:
+        return "occupied"
+    return {"Available": "available", "Reserved": "reserved", "Unavailable": "unavailable",
+            "Faulted": "faulted"}.get(status, "unknown")
+
+
 class StationService:
     def __init__(
         self,
@@ -185,6 +196,10 @@ class StationService:
                     index_elements=["station_id", "evse_id", "connector_id"], set_=values
                 )
             )
+            await conn.execute(t.table_of(t.StatusChange).insert().values(
+                station_id=station_id, evse_id=status.evse_id, connector_id=status.connector_id,
+                source="status", state=port_state(status.status), error_code=status.error_code,
+                at=at))
 
         await self._writer.submit(op, "status")
         await self._bus.publish(
@@ -215,7 +230,10 @@ class StationService:
             stmt = update(t.Station).where(t.Station.id == station_id)
             if not connected:  # a replaced connection must not mark the new one offline
                 stmt = stmt.where(t.Station.connected_node == node)
-            await conn.execute(stmt.values(**values))
+            if (await conn.execute(stmt.values(**values))).rowcount:
+                await conn.execute(t.table_of(t.StatusChange).insert().values(
+                    station_id=station_id, evse_id=0, connector_id=0, source="connection",
+                    state="online" if connected else "offline", at=now))
 
         await self._writer.submit(op, "connected")
         await self._bus.publish(

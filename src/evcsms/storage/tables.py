@@ -260,6 +260,60 @@ class StationEvent(Base):
 Index("ix_station_events_station_kind", StationEvent.station_id, StationEvent.kind, StationEvent.id)
 
 
+class StatusChange(Base):
+    """The status history of every port and station: one row per change, for uptime and
+    the timeline. `source` is "status" (a StatusNotification; evse 0 is the station) or
+    "connection" (the station's link: state "offline" or "online")."""
+
+    __tablename__ = "status_history"
+    __table_args__ = (Index("ix_status_history_station_at", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    connector_id: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Incident(Base):
+    """A detected fault an operator sees and closes. At most one open incident per `key`
+    (the cause on one subject); the service keeps that through the single writer."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_key_status", "key", "status"),
+                      Index("ix_incidents_station", "station_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(16))
+    station_id: Mapped[str] = mapped_column(String(48))
+    status: Mapped[str] = mapped_column(String(16))  # open, acknowledged, resolved
+    message: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IncidentNote(Base):
+    """An incident's timeline: opened, seen again, acknowledged, commented, resolved."""
+
+    __tablename__ = "incident_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    what: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text, default="")
+
+
 class Command(Base):
     __tablename__ = "commands"
 

@@ -1,0 +1,181 @@
+"""Fault detection: the rules of `domain.faults` applied to what stations report.
+
+Event-driven (bus subscriptions), so detection costs nothing on the OCPP answer path:
+- a connector status -> `error_code`: opens an incident, or clears that connector's fault
+  incidents when it reports a status without an error;
+- a disconnect -> `flapping` (disconnects in the window, from the status history);
+  a connect clears the station's offline incident;
+- a boot -> `repeated_reboots` (boots in the window);
+- a session end -> `failed_session` and `silent_failure` on its connector.
+A sweep every `sweep_interval` seconds finds stations that are `offline` (disconnected for
+longer than `offline_grace`, or connected but silent for two heartbeat intervals), and
+clears flapping and reboot incidents whose window has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from evcsms.bus.base import Bus
+from evcsms.domain import faults
+from evcsms.domain.clock import Clock
+from evcsms.services.incidents import IncidentService
+from evcsms.storage import tables as t
+
+log = logging.getLogger(__name__)
+
+
+class DiagnosticsService:
+    def __init__(self, engine: AsyncEngine, bus: Bus, clock: Clock, incidents: IncidentService,
+                 *, heartbeat_interval: int, thresholds: faults.Thresholds = faults.DEFAULTS,
+                 sweep_interval: float = 30.0, offline_grace: timedelta = timedelta(seconds=60)
+                 ) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._clock = clock
+        self._incidents = incidents
+        self._heartbeat = heartbeat_interval
+        self._t = thresholds
+        self._sweep_interval = sweep_interval
+        self._grace = offline_grace
+        self._subs: list[Any] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        for subject, handler in (("events.station.status", self._on_status),
+                                 ("events.station.connection", self._on_connection),
+                                 ("events.station.boot", self._on_boot),
+                                 ("events.session.ended", self._on_session_ended)):
+            self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
+        if self._sweep_interval > 0:
+            self._task = asyncio.create_task(self._loop(), name="diagnostics-sweep")
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _guard(self, handler: Any) -> Any:
+        async def run(subject: str, message: dict[str, Any]) -> None:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("diagnostics for %s failed", subject)
+        return run
+
+    # -- event rules ------------------------------------------------------------------------
+
+    async def _on_status(self, m: dict[str, Any]) -> None:
+        subject = f"{m['station_id']}/{m['evse_id']}/{m['connector_id']}"
+        finding = faults.error_code(subject, m["status"], m.get("error_code"))
+        if finding is None:
+            await self._incidents.clear(f"fault:{subject}:", f"{subject} reports {m['status']}")
+        else:
+            await self._incidents.report(m["station_id"], finding)
+
+    async def _on_connection(self, m: dict[str, Any]) -> None:
+        station = m["station_id"]
+        if m["connected"]:
+            await self._incidents.clear(f"offline:{station}", f"{station} reconnected")
+            return
+        now = self._clock.now()
+        async with self._engine.connect() as conn:
+            drops = list((await conn.execute(select(t.StatusChange.at).where(
+                t.StatusChange.station_id == station, t.StatusChange.source == "connection",
+                t.StatusChange.state == "offline",
+                t.StatusChange.at >= now - self._t.flap_window))).scalars())
+        finding = faults.flapping(station, drops, now, self._t)
+        if finding is not None:
+            await self._incidents.report(station, finding)
+
+    async def _on_boot(self, m: dict[str, Any]) -> None:
+        station = m["station_id"]
+        now = self._clock.now()
+        async with self._engine.connect() as conn:
+            boots = list((await conn.execute(select(t.StationEvent.timestamp).where(
+                t.StationEvent.station_id == station, t.StationEvent.kind == "boot",
+                t.StationEvent.timestamp >= now - self._t.reboot_window))).scalars())
+        finding = faults.repeated_reboots(station, boots, now, self._t)
+        if finding is not None:
+            await self._incidents.report(station, finding)
+
+    async def _on_session_ended(self, m: dict[str, Any]) -> None:
+        now = self._clock.now()
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(t.ChargingSession).where(
+                t.ChargingSession.id == m["session_id"]))).first()
+            if row is None:
+                return
+            connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
+            recent = (await conn.execute(select(t.ChargingSession).where(
+                t.ChargingSession.station_id == row.station_id,
+                t.ChargingSession.evse_id == row.evse_id,
+                t.ChargingSession.stopped_at >= now - self._t.silent_window))).all()
+        this = _facts(row, connector)
+        failed = faults.failed_session(this, self._t)
+        if failed is not None:
+            await self._incidents.report(row.station_id, failed)
+        silent = faults.silent_failure(connector, [_facts(r, connector) for r in recent], now,
+                                       self._t)
+        if silent is not None:
+            await self._incidents.report(row.station_id, silent)
+        elif this.energy_wh > 0:
+            await self._incidents.clear(f"silent:{connector}", "a session delivered energy")
+
+    # -- sweep ------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("diagnostics sweep failed")
+
+    async def sweep(self) -> int:
+        """Offline stations; clear window-based incidents that have lapsed. Findings made."""
+        now = self._clock.now()
+        made = 0
+        async with self._engine.connect() as conn:
+            stations = (await conn.execute(select(
+                t.Station.id, t.Station.connected, t.Station.last_seen_at, t.Station.updated_at
+            ).where(t.Station.registration == "Accepted"))).all()
+        for s in stations:
+            seen = s.last_seen_at
+            if not s.connected and seen is not None and now - max(seen, s.updated_at) < self._grace:
+                continue  # just dropped: give it the grace to come back
+            finding = faults.offline(s.id, bool(s.connected), seen, now, self._heartbeat, self._t)
+            if finding is not None and seen is not None:
+                await self._incidents.report(s.id, finding)
+                made += 1
+        for prefix, window in (("flapping:", self._t.flap_window),
+                               ("reboots:", self._t.reboot_window)):
+            await self._clear_lapsed(prefix, now - window)
+        return made
+
+    async def _clear_lapsed(self, prefix: str, before: datetime) -> None:
+        async with self._engine.connect() as conn:
+            keys = list((await conn.execute(select(t.Incident.key).where(
+                t.Incident.key.startswith(prefix), t.Incident.status.in_(("open", "acknowledged")),
+                t.Incident.last_seen_at < before))).scalars())
+        for key in keys:
+            await self._incidents.clear(key, "not seen again within its window")
+
+
+def _facts(row: Any, connector: str) -> faults.SessionFacts:
+    return faults.SessionFacts(
+        session_id=int(row.id), connector=connector, started_at=row.started_at,
+        stopped_at=row.stopped_at, energy_wh=Decimal(row.energy_wh),
+        authorized=row.auth_status in (None, "Accepted"),
+    )

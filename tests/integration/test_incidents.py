@@ -1,0 +1,88 @@
+"""Faults reported over a real WebSocket become incidents, and clear again by themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from evcsms.services.sessions import StartTransaction, StopTransaction
+from tests.integration.conftest import open_station, rpc
+
+pytestmark = pytest.mark.slow
+
+BOOT = [2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]
+
+
+def status(n: int, value: str, code: str = "NoError") -> list[Any]:
+    return [2, f"s{n}", "StatusNotification", {"connectorId": 1, "status": value,
+                                               "errorCode": code, "vendorErrorCode": "E42"}]
+
+
+async def _incidents(services, **filters: Any) -> list[Any]:
+    for _ in range(100):  # rules run on bus events, just after the OCPP answer
+        rows, _ = await services.incidents.list(limit=50, offset=0, **filters)
+        if rows:
+            return rows
+        await asyncio.sleep(0.02)
+    return []
+
+
+async def test_a_fault_opens_an_incident_and_recovery_resolves_it(server, services):
+    await services.stations.create("CP1", password=None)
+    async with await open_station(server, "CP1") as ws:
+        assert (await rpc(ws, BOOT))[2]["status"] == "Accepted"
+        await rpc(ws, status(1, "Faulted", "GroundFailure"))
+        [incident] = await _incidents(services, status="active")
+        assert incident.kind == "connector_fault" and incident.severity == "critical"
+        assert "earth fault / residual current detected" in incident.message
+        await rpc(ws, status(2, "Faulted", "GroundFailure"))  # the same cause: no second one
+        await asyncio.sleep(0.1)
+        assert len(await _incidents(services)) == 1
+        await rpc(ws, status(3, "Available"))
+        for _ in range(100):
+            row, notes = await services.incidents.get(incident.id)
+            if row.status == "resolved":
+                break
+            await asyncio.sleep(0.02)
+        assert row.status == "resolved"
+        assert [n.what for n in notes] == ["opened", "resolved"]
+        assert notes[-1].author == "evcsms" and "reports Available" in notes[-1].text
+
+
+async def test_reboots_and_offline_and_silent_failures(server, services, clock):
+    await services.stations.create("CP1", password=None)
+    await services.tokens.create("TAG")
+    async with await open_station(server, "CP1") as ws:
+        for _ in range(3):
+            await rpc(ws, BOOT)
+    [reboots] = await _incidents(services, kind="repeated_reboots")
+    assert "booted 3 times" in reboots.message
+    await asyncio.sleep(0.2)  # the disconnect is recorded
+    clock.advance(120)  # past the 60 s grace
+    assert await services.diagnostics.sweep() >= 1
+    [offline] = await _incidents(services, kind="offline")
+    assert offline.station_id == "CP1"
+    async with await open_station(server, "CP1") as ws:
+        await rpc(ws, BOOT)
+        for _ in range(100):
+            row, _ = await services.incidents.get(offline.id)
+            if row.status == "resolved":
+                break
+            await asyncio.sleep(0.02)
+        assert row.status == "resolved"
+
+    # three short sessions without energy on one connector: drivers cannot charge there
+    for _ in range(3):
+        start = clock.now()
+        tx = (await services.sessions.start_v16(
+            StartTransaction("CP1", 1, "TAG", Decimal(5000), start))).transaction_id
+        await services.sessions.stop_v16(
+            StopTransaction("CP1", tx, Decimal(5000), start + timedelta(seconds=20)))
+        clock.advance(30)
+    [silent] = await _incidents(services, kind="silent_failure")
+    assert "3 sessions" in silent.message
+    assert len(await _incidents(services, kind="failed_session")) == 3
