@@ -27,6 +27,7 @@ from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
+from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
 from evcsms.settings import Settings
 from evcsms.storage.database import create_engine, upgrade
@@ -76,6 +77,7 @@ async def build_services(
         incidents=incidents,
         diagnostics=DiagnosticsService(engine, bus, clock, incidents,
                                        heartbeat_interval=settings.heartbeat_interval),
+        uptime=UptimeService(engine, writer, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
         receipts=ReceiptService(

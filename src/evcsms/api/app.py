@@ -48,6 +48,7 @@ TAGS = [
     {"name": "commands", "description": "Commands to stations, stored as records"},
     {"name": "message log", "description": "Every OCPP frame in and out"},
     {"name": "incidents", "description": "Detected faults: acknowledge, comment, resolve"},
+    {"name": "uptime", "description": "NEVI uptime per port, station, site and fleet"},
     {"name": "billing", "description": "OCPI tariffs (versioned), where they apply, sites, "
                                        "session costs"},
     {"name": "driver", "description": "A driver's own sessions, costs and receipts (driver "
@@ -70,6 +71,7 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     for module in (health, stations, id_tokens, sessions, commands, messages, tariffs,
                    incidents):
         app.include_router(module.router, prefix=PREFIX)
+    app.include_router(incidents.uptime_router, prefix=PREFIX)
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)
     return app

@@ -21,6 +21,7 @@ from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
+from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
 from evcsms.storage.writer import BatchWriter
 
@@ -46,3 +47,4 @@ class Services:
     live_cost: LiveCostService
     incidents: IncidentService
     diagnostics: DiagnosticsService
+    uptime: UptimeService

@@ -278,6 +278,24 @@ class StatusChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class OutageExclusion(Base):
+    """Outage time the operator tags as excluded from uptime (NEVI): utility outage,
+    vandalism, scheduled maintenance, ... `evse_id` None means every port of the station."""
+
+    __tablename__ = "outage_exclusions"
+    __table_args__ = (Index("ix_outage_exclusions_station", "station_id", "start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    evse_id: Mapped[int | None] = mapped_column(Integer)
+    start: Mapped[datetime] = mapped_column(UTCDateTime())
+    end: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Incident(Base):
     """A detected fault an operator sees and closes. At most one open incident per `key`
     (the cause on one subject); the service keeps that through the single writer."""

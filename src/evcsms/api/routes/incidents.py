@@ -1,15 +1,24 @@
-"""Incidents: list and filter, one with its timeline, acknowledge, comment, resolve."""
+"""Incidents (list and filter, one with its timeline, acknowledge, comment, resolve) and
+NEVI uptime reports with their exclusions."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from evcsms.api.deps import Operator, Paging, ServicesDep, require_operator
-from evcsms.api.schemas import Page
+from evcsms.api.routes.tariffs import exact
+from evcsms.api.schemas import Page, UtcDatetime
+from evcsms.domain.money import show
+from evcsms.domain.tariffs import iso_utc
+from evcsms.domain.uptime import EXCLUDED_REASONS, Uptime
 
 router = APIRouter(prefix="/incidents", tags=["incidents"],
                    dependencies=[Depends(require_operator)])
@@ -99,3 +108,72 @@ async def comment(incident_id: IncidentId, body: Comment, services: ServicesDep,
 async def resolve(incident_id: IncidentId, body: Resolution, services: ServicesDep,
                   who: Operator) -> IncidentDetail:
     return _detail(await services.incidents.resolve(incident_id, who.name, body.text))
+
+
+# -- uptime -------------------------------------------------------------------------------------
+
+uptime_router = APIRouter(prefix="/uptime", tags=["uptime"], dependencies=[Depends(require_operator)])
+
+
+class ExclusionIn(BaseModel):
+    station_id: str = Field(max_length=48)
+    evse_id: int | None = Field(default=None, ge=1, description="null: every port")
+    start: UtcDatetime
+    end: UtcDatetime
+    reason: str = Field(description=", ".join(sorted(EXCLUDED_REASONS)))
+    note: str = Field(default="", max_length=2000)
+
+
+def _percent(value: Fraction) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
+        Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+def _uptime_json(u: Uptime) -> dict[str, Any]:
+    return {"percent": _percent(u.percent), "period_minutes": show(u.period_minutes, 4),
+            "outage_minutes": show(u.outage_minutes, 4),
+            "excluded_minutes": show(u.excluded_minutes, 4)}
+
+
+@uptime_router.post("/exclusions", status_code=201,
+                    summary="Tag outage time as excluded (utility outage, vandalism, ...)")
+async def add_exclusion(body: ExclusionIn, services: ServicesDep, who: Operator) -> dict[str, int]:
+    exclusion_id = await services.uptime.exclude(body.station_id, body.evse_id, body.start,
+                                                 body.end, body.reason, body.note, who.name)
+    return {"id": exclusion_id}
+
+
+Period = Annotated[UtcDatetime, Query(alias="from", description="inclusive, ISO 8601")]
+PeriodEnd = Annotated[UtcDatetime, Query(alias="to", description="exclusive, ISO 8601")]
+
+
+@uptime_router.get("", summary="NEVI uptime (23 CFR 680.116(b)) per port and in total")
+async def uptime(services: ServicesDep, start: Period, end: PeriodEnd,
+                 station_id: Annotated[str | None, Query(max_length=48)] = None,
+                 site_id: Annotated[str | None, Query(max_length=48)] = None) -> Response:
+    ports = await services.uptime.ports(start, end, station_id=station_id, site_id=site_id)
+    return exact({
+        "from": iso_utc(start), "to": iso_utc(end), "ports_counted": len(ports),
+        "total": _uptime_json(services.uptime.total(ports)),
+        "ports": [{"station_id": p.station_id, "evse_id": p.evse_id,
+                   "connector_id": p.connector_id, "site_id": p.site_id,
+                   **_uptime_json(p.uptime)} for p in ports],
+    })
+
+
+@uptime_router.get(".csv", summary="NEVI uptime per port as CSV", response_class=Response)
+async def uptime_csv(services: ServicesDep, start: Period, end: PeriodEnd,
+                     station_id: Annotated[str | None, Query(max_length=48)] = None,
+                     site_id: Annotated[str | None, Query(max_length=48)] = None) -> Response:
+    ports = await services.uptime.ports(start, end, station_id=station_id, site_id=site_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("station_id", "evse_id", "connector_id", "site_id", "from", "to",
+                     "period_minutes", "outage_minutes", "excluded_minutes", "uptime_percent"))
+    for p in ports:
+        u = _uptime_json(p.uptime)
+        writer.writerow((p.station_id, p.evse_id, p.connector_id, p.site_id or "", iso_utc(start),
+                         iso_utc(end), u["period_minutes"], u["outage_minutes"],
+                         u["excluded_minutes"], u["percent"]))
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": 'attachment; filename="uptime.csv"'})

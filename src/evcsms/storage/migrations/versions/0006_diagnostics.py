@@ -1,4 +1,4 @@
-"""status history, incidents and their timeline
+"""status history, outage exclusions, incidents and their timeline
 
 Revision ID: 0006
 Revises: 0005
@@ -35,6 +35,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_status_history'))
     )
     op.create_index('ix_status_history_station_at', 'status_history', ['station_id', 'at'], unique=False)
+    op.create_table('outage_exclusions',
+    sa.Column('id', _ID, autoincrement=True, nullable=False),
+    sa.Column('station_id', sa.String(length=48), nullable=False),
+    sa.Column('evse_id', sa.Integer(), nullable=True),
+    sa.Column('start', _TIME, nullable=False),
+    sa.Column('end', _TIME, nullable=False),
+    sa.Column('reason', sa.String(length=40), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=False),
+    sa.Column('created_at', _TIME, nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outage_exclusions'))
+    )
+    op.create_index('ix_outage_exclusions_station', 'outage_exclusions', ['station_id', 'start'], unique=False)
     op.create_table('incidents',
     sa.Column('id', _ID, autoincrement=True, nullable=False),
     sa.Column('key', sa.String(length=120), nullable=False),
@@ -73,5 +86,7 @@ def downgrade() -> None:
     op.drop_index('ix_incidents_station', table_name='incidents')
     op.drop_index('ix_incidents_key_status', table_name='incidents')
     op.drop_table('incidents')
+    op.drop_index('ix_outage_exclusions_station', table_name='outage_exclusions')
+    op.drop_table('outage_exclusions')
     op.drop_index('ix_status_history_station_at', table_name='status_history')
     op.drop_table('status_history')

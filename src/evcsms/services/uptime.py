@@ -1,0 +1,124 @@
+"""Uptime reports: the status history and the operator's exclusions, through the NEVI
+formula (`domain.uptime`), per port, per station, per site and for the fleet.
+
+A port is a connector the station reported (evse >= 1). Its timeline is its own status
+changes; the station's link (online/offline) is a second timeline, and a station-wide
+status (evse 0, e.g. Faulted or Unavailable) counts for every port. The state before the
+period is the last change before it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from evcsms.domain.clock import Clock
+from evcsms.domain.uptime import (
+    EXCLUDED_REASONS,
+    Change,
+    Exclusion,
+    PortState,
+    Uptime,
+    combined,
+    port_uptime,
+)
+from evcsms.services.errors import InvalidInputError, NotFoundError
+from evcsms.storage import tables as t
+from evcsms.storage.writer import BatchWriter
+
+
+@dataclass(frozen=True, slots=True)
+class PortUptime:
+    station_id: str
+    evse_id: int
+    connector_id: int
+    site_id: str | None
+    uptime: Uptime
+
+
+class UptimeService:
+    def __init__(self, engine: AsyncEngine, writer: BatchWriter, clock: Clock) -> None:
+        self._engine = engine
+        self._writer = writer
+        self._clock = clock
+
+    async def exclude(self, station_id: str, evse_id: int | None, start: datetime,
+                      end: datetime, reason: str, note: str, who: str) -> Any:
+        if reason not in EXCLUDED_REASONS:
+            raise InvalidInputError(f"reason: {reason!r} is not one of "
+                                    f"{', '.join(sorted(EXCLUDED_REASONS))}")
+        if end <= start:
+            raise InvalidInputError("end: must be after start")
+        now = self._clock.now()
+
+        async def op(conn: Any) -> Any:
+            if await conn.scalar(select(t.Station.id).where(t.Station.id == station_id)) is None:
+                raise NotFoundError(f"station {station_id!r} does not exist")
+            result = await conn.execute(t.table_of(t.OutageExclusion).insert().values(
+                station_id=station_id, evse_id=evse_id, start=start, end=end, reason=reason,
+                note=note, created_by=who, created_at=now).returning(t.OutageExclusion.id))
+            return int(result.scalar_one())
+
+        return await self._writer.submit(op, "outage-exclusion")
+
+    async def ports(self, start: datetime, end: datetime, *, station_id: str | None = None,
+                    site_id: str | None = None) -> builtins.list[PortUptime]:
+        if end <= start:
+            raise InvalidInputError("to: must be after from")
+        async with self._engine.connect() as conn:
+            stations = select(t.Station.id, t.Station.site_id)
+            if station_id is not None:
+                stations = stations.where(t.Station.id == station_id)
+            if site_id is not None:
+                stations = stations.where(t.Station.site_id == site_id)
+            station_rows = (await conn.execute(stations.order_by(t.Station.id))).all()
+            if station_id is not None and not station_rows:
+                raise NotFoundError(f"station {station_id!r} does not exist")
+            out = []
+            for st in station_rows:
+                history = (await conn.execute(select(t.StatusChange).where(
+                    t.StatusChange.station_id == st.id, t.StatusChange.at < end)
+                    .order_by(t.StatusChange.at, t.StatusChange.id))).all()
+                exclusions = (await conn.execute(select(t.OutageExclusion).where(
+                    t.OutageExclusion.station_id == st.id, t.OutageExclusion.start < end,
+                    t.OutageExclusion.end > start))).all()
+                ports = sorted({(h.evse_id, h.connector_id) for h in history
+                                if h.source == "status" and h.evse_id > 0})
+                connections = [Change(h.at, PortState.OFFLINE if h.state == "offline"
+                                      else PortState.AVAILABLE)
+                               for h in history if h.source == "connection"]
+                station_wide = [h for h in history if h.source == "status" and h.evse_id == 0]
+                for evse_id, connector_id in ports or [(1, 1)]:
+                    own = [h for h in history if h.source == "status"
+                           and (h.evse_id, h.connector_id) == (evse_id, connector_id)]
+                    mine = [Exclusion(e.start, e.end, e.reason) for e in exclusions
+                            if e.evse_id in (None, evse_id)]
+                    result = port_uptime(start, end, _merged(own, station_wide), mine,
+                                         connectivity=connections)
+                    out.append(PortUptime(st.id, evse_id, connector_id, st.site_id, result))
+        return out
+
+    @staticmethod
+    def total(ports: builtins.list[PortUptime]) -> Uptime:
+        return combined(p.uptime for p in ports)
+
+
+def _merged(own: list[Any], station_wide: list[Any]) -> list[Change]:
+    """The port's timeline, with a station-wide fault or unavailability laid over it."""
+    events = sorted([(h.at, "port", h.state) for h in own]
+                    + [(h.at, "station", h.state) for h in station_wide])
+    port_state, station_state = "unknown", "available"
+    out = []
+    for at, source, state in events:
+        if source == "port":
+            port_state = state
+        else:
+            station_state = state
+        effective = station_state if station_state in ("faulted", "unavailable") else port_state
+        out.append(Change(at, PortState(effective)))
+    return out
