@@ -86,3 +86,33 @@ async def test_reboots_and_offline_and_silent_failures(server, services, clock):
     [silent] = await _incidents(services, kind="silent_failure")
     assert "3 sessions" in silent.message
     assert len(await _incidents(services, kind="failed_session")) == 3
+
+
+async def test_meter_value_rules_open_and_clear_incidents(services, clock):
+    from evcsms.domain.metering import SampledValue
+
+    await services.stations.create("CP1", password=None)
+    now = clock.now()
+
+    def frame(minutes: int, volts: str, l3_amps: str, register: str, watts: str) -> list[Any]:
+        at = now - timedelta(minutes=minutes)
+        return [SampledValue(at, Decimal(volts), "Voltage", "V", phase="L1-N"),
+                SampledValue(at, Decimal("16"), "Current.Import", "A", phase="L1"),
+                SampledValue(at, Decimal("16"), "Current.Import", "A", phase="L2"),
+                SampledValue(at, Decimal(l3_amps), "Current.Import", "A", phase="L3"),
+                SampledValue(at, Decimal(register), "Energy.Active.Import.Register", "Wh"),
+                SampledValue(at, Decimal(watts), "Power.Active.Import", "W")]
+
+    # low voltage, one phase nearly idle, and a register that stopped while 11 kW flows
+    for minutes in (12, 6, 0):
+        await services.sessions.meter_values("CP1", 1, frame(minutes, "195", "3", "5000", "11000"))
+    assert await services.diagnostics.check_meter_values(clock.now()) == 3
+    kinds = sorted(i.kind for i in await _incidents(services, status="active"))
+    assert kinds == ["frozen_register", "phase_imbalance", "voltage_out_of_band"]
+
+    clock.advance(20 * 60)  # the supply and the meter recover
+    now = clock.now()
+    for minutes, register in ((4, "6000"), (2, "6300"), (0, "6600")):
+        await services.sessions.meter_values("CP1", 1, frame(minutes, "231", "16", register, "11000"))
+    assert await services.diagnostics.check_meter_values(clock.now()) == 0
+    assert (await services.incidents.list(status="active", limit=10, offset=0))[1] == 0

@@ -8,8 +8,9 @@ Event-driven (bus subscriptions), so detection costs nothing on the OCPP answer 
 - a boot -> `repeated_reboots` (boots in the window);
 - a session end -> `failed_session` and `silent_failure` on its connector.
 A sweep every `sweep_interval` seconds finds stations that are `offline` (disconnected for
-longer than `offline_grace`, or connected but silent for two heartbeat intervals), and
-clears flapping and reboot incidents whose window has passed.
+longer than `offline_grace`, or connected but silent for two heartbeat intervals), runs
+the meter-value rules (voltage band, phase imbalance, temperature, frozen register) over
+the last minutes of readings per EVSE, and clears incidents whose cause has gone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -144,9 +146,9 @@ class DiagnosticsService:
                 log.exception("diagnostics sweep failed")
 
     async def sweep(self) -> int:
-        """Offline stations; clear window-based incidents that have lapsed. Findings made."""
+        """Offline stations, meter-value rules, lapsed window incidents. Findings made."""
         now = self._clock.now()
-        made = 0
+        made = await self.check_meter_values(now)
         async with self._engine.connect() as conn:
             stations = (await conn.execute(select(
                 t.Station.id, t.Station.connected, t.Station.last_seen_at, t.Station.updated_at
@@ -162,6 +164,41 @@ class DiagnosticsService:
         for prefix, window in (("flapping:", self._t.flap_window),
                                ("reboots:", self._t.reboot_window)):
             await self._clear_lapsed(prefix, now - window)
+        return made
+
+    async def check_meter_values(self, now: datetime) -> int:
+        """Voltage band, phase imbalance, temperature and a frozen register over the recent
+        meter readings of every EVSE that sent some; a rule that no longer finds anything
+        for an EVSE that is still reporting resolves its incident."""
+        since = now - timedelta(minutes=self._t.frozen_minutes + 5)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(
+                t.MeterReading.station_id, t.MeterReading.evse_id, t.MeterReading.timestamp,
+                t.MeterReading.samples).where(t.MeterReading.timestamp >= since,
+                                               t.MeterReading.timestamp <= now))).all()
+        by_evse: dict[tuple[str, int], list[faults.Sample]] = {}
+        for station, evse, at, text in rows:
+            for m, phase, _loc, _ctx, unit, value, _signed in orjson.loads(text):
+                by_evse.setdefault((station, evse), []).append(
+                    faults.Sample(at, m, phase, Decimal(value), unit))
+        made = 0
+        for (station, evse), samples in by_evse.items():
+            subject = f"{station}/{evse}"
+            found = [*faults.voltage_band(subject, samples, self._t),
+                     faults.phase_imbalance(subject, samples, self._t),
+                     faults.over_temperature(subject, samples, self._t),
+                     faults.frozen_register(subject, samples, self._t)]
+            present = [f for f in found if f is not None]
+            for finding in present:
+                await self._incidents.report(station, finding)
+                made += 1
+            keys = {f.key for f in present}
+            for prefix in (f"imbalance:{subject}", f"temperature:{subject}",
+                           f"frozen:{subject}"):
+                if prefix not in keys:
+                    await self._incidents.clear(prefix, "recent meter values are normal")
+            if not any(k.startswith(f"voltage:{subject}:") for k in keys):
+                await self._incidents.clear(f"voltage:{subject}:", "voltage back in band")
         return made
 
     async def _clear_lapsed(self, prefix: str, before: datetime) -> None:
