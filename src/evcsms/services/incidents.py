@@ -10,7 +10,7 @@ open incident per key" holds without a partial unique index.
 from __future__ import annotations
 
 import builtins
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -148,3 +148,45 @@ async def _note(conn: AsyncConnection, incident_id: int, at: datetime, what: str
                 text: str) -> None:
     await conn.execute(t.table_of(t.IncidentNote).insert().values(
         incident_id=incident_id, at=at, what=what, author=author, text=text))
+
+
+async def fleet_health(engine: AsyncEngine, now: datetime, *, days: int = 30) -> dict[str, Any]:
+    """Counts by state, open incidents by kind and severity, the stations with the most open
+    trouble, and the mean time to recovery of incidents resolved in the last `days` days."""
+    async with engine.connect() as conn:
+        stations = (await conn.execute(select(t.Station.connected, func.count())
+                                       .group_by(t.Station.connected))).all()
+        connectors = (await conn.execute(select(t.Connector.status, func.count())
+                                         .where(t.Connector.evse_id > 0)
+                                         .group_by(t.Connector.status))).all()
+        open_rows = (await conn.execute(select(t.Incident.station_id, t.Incident.kind,
+                                               t.Incident.severity)
+                                        .where(t.Incident.status.in_(OPEN)))).all()
+        resolved = (await conn.execute(select(t.Incident.opened_at, t.Incident.resolved_at).where(
+            t.Incident.status == "resolved",
+            t.Incident.resolved_at >= now - timedelta(days=days)))).all()
+    by_kind: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    score: dict[str, list[int]] = {}
+    weight = {"critical": 3, "warning": 2, "info": 1}
+    for station, kind, severity in open_rows:
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+        by_severity[severity] = by_severity.get(severity, 0) + 1
+        entry = score.setdefault(station, [0, 0])
+        entry[0] += weight.get(severity, 1)
+        entry[1] += 1
+    worst = sorted(score.items(), key=lambda kv: (-kv[1][0], kv[0]))[:10]
+    durations = [(r.resolved_at - r.opened_at).total_seconds() / 60 for r in resolved]
+    online = sum(n for connected, n in stations if connected)
+    return {
+        "stations": {"total": sum(n for _, n in stations), "online": online,
+                     "offline": sum(n for connected, n in stations if not connected)},
+        "connectors": {status: n for status, n in sorted(connectors)},
+        "open_incidents": {"total": len(open_rows), "by_kind": dict(sorted(by_kind.items())),
+                           "by_severity": dict(sorted(by_severity.items()))},
+        "worst_stations": [{"station_id": s, "open_incidents": v[1], "score": v[0]}
+                           for s, v in worst],
+        "mean_time_to_recovery_minutes": (round(sum(durations) / len(durations), 1)
+                                          if durations else None),
+        "recovered_incidents": len(durations), "window_days": days,
+    }

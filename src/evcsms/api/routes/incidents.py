@@ -19,6 +19,7 @@ from evcsms.api.schemas import Page, UtcDatetime
 from evcsms.domain.money import show
 from evcsms.domain.tariffs import iso_utc
 from evcsms.domain.uptime import EXCLUDED_REASONS, Uptime
+from evcsms.services.incidents import fleet_health
 
 router = APIRouter(prefix="/incidents", tags=["incidents"],
                    dependencies=[Depends(require_operator)])
@@ -177,3 +178,13 @@ async def uptime_csv(services: ServicesDep, start: Period, end: PeriodEnd,
                          u["excluded_minutes"], u["percent"]))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": 'attachment; filename="uptime.csv"'})
+
+
+fleet_router = APIRouter(prefix="/fleet", tags=["incidents"], dependencies=[Depends(require_operator)])
+
+
+@fleet_router.get("/health", summary="Fleet health: states, open incidents, worst stations, MTTR")
+async def fleet(services: ServicesDep,
+                days: Annotated[int, Query(ge=1, le=366, description="MTTR window")] = 30
+                ) -> dict[str, Any]:
+    return await fleet_health(services.engine, services.clock.now(), days=days)
