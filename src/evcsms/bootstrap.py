@@ -29,6 +29,7 @@ from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
 from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
+from evcsms.services.webhooks import WebhookService
 from evcsms.settings import Settings
 from evcsms.storage.database import create_engine, upgrade
 from evcsms.storage.writer import BatchWriter
@@ -78,6 +79,7 @@ async def build_services(
         diagnostics=DiagnosticsService(engine, bus, clock, incidents,
                                        heartbeat_interval=settings.heartbeat_interval),
         uptime=UptimeService(engine, writer, clock),
+        webhooks=WebhookService(engine, writer, bus, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
                         party_id=settings.ocpi_party_id),
         receipts=ReceiptService(
@@ -88,12 +90,14 @@ async def build_services(
     await services.cdrs.start()
     await services.live_cost.start()
     await services.diagnostics.start()
+    await services.webhooks.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
 
 
 async def close_services(services: Services) -> None:
+    await services.webhooks.close()
     await services.diagnostics.close()
     await services.live_cost.close()
     await services.cdrs.close()

@@ -23,6 +23,7 @@ from evcsms.services.tariffs import TariffService
 from evcsms.services.tokens import TokenService
 from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
+from evcsms.services.webhooks import WebhookService
 from evcsms.storage.writer import BatchWriter
 
 
@@ -48,3 +49,4 @@ class Services:
     incidents: IncidentService
     diagnostics: DiagnosticsService
     uptime: UptimeService
+    webhooks: WebhookService

@@ -319,6 +319,23 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class Webhook(Base):
+    """An HTTP endpoint told about incidents (opened, resolved). The signing secret must be
+    kept retrievable to sign with (HMAC); it is only ever shown to the operator once."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[str] = mapped_column(String(200))  # comma-separated subjects
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_status: Mapped[str | None] = mapped_column(String(200))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IncidentNote(Base):
     """An incident's timeline: opened, seen again, acknowledged, commented, resolved."""
 

@@ -188,3 +188,33 @@ async def fleet(services: ServicesDep,
                 days: Annotated[int, Query(ge=1, le=366, description="MTTR window")] = 30
                 ) -> dict[str, Any]:
     return await fleet_health(services.engine, services.clock.now(), days=days)
+
+
+webhook_router = APIRouter(prefix="/webhooks", tags=["incidents"],
+                           dependencies=[Depends(require_operator)])
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(max_length=500, description="http(s) endpoint that receives POSTs")
+    events: list[str] | None = Field(default=None, description="incident.opened, incident.resolved")
+
+
+@webhook_router.post("", status_code=201,
+                     summary="Register a webhook; the HMAC secret is returned once")
+async def create_webhook(body: WebhookIn, services: ServicesDep) -> dict[str, Any]:
+    webhook_id, secret = await services.webhooks.create(body.url, body.events)
+    return {"id": webhook_id, "secret": secret,
+            "signature": "X-Evcsms-Signature: sha256=<hex HMAC-SHA256 of the raw body>"}
+
+
+@webhook_router.get("", summary="Webhooks and their last delivery")
+async def list_webhooks(services: ServicesDep) -> list[dict[str, Any]]:
+    return [{"id": w.id, "url": w.url, "events": w.events.split(","), "active": w.active,
+             "last_status": w.last_status, "last_attempt_at": w.last_attempt_at,
+             "failures": w.failures} for w in await services.webhooks.list()]
+
+
+@webhook_router.delete("/{webhook_id}", status_code=204, summary="Remove a webhook")
+async def delete_webhook(webhook_id: int, services: ServicesDep) -> Response:
+    await services.webhooks.delete(webhook_id)
+    return Response(status_code=204)

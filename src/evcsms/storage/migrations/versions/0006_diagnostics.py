@@ -66,6 +66,18 @@ def upgrade() -> None:
     )
     op.create_index('ix_incidents_key_status', 'incidents', ['key', 'status'], unique=False)
     op.create_index('ix_incidents_station', 'incidents', ['station_id', 'id'], unique=False)
+    op.create_table('webhooks',
+    sa.Column('id', _ID, autoincrement=True, nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=False),
+    sa.Column('secret', sa.String(length=100), nullable=False),
+    sa.Column('events', sa.String(length=200), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('last_status', sa.String(length=200), nullable=True),
+    sa.Column('last_attempt_at', _TIME, nullable=True),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('created_at', _TIME, nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks'))
+    )
     op.create_table('incident_notes',
     sa.Column('id', _ID, autoincrement=True, nullable=False),
     sa.Column('incident_id', sa.BigInteger(), nullable=False),
@@ -83,6 +95,7 @@ def downgrade() -> None:
     with op.batch_alter_table('incident_notes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_incident_notes_incident_id'))
     op.drop_table('incident_notes')
+    op.drop_table('webhooks')
     op.drop_index('ix_incidents_station', table_name='incidents')
     op.drop_index('ix_incidents_key_status', table_name='incidents')
     op.drop_table('incidents')
