@@ -116,3 +116,23 @@ async def test_meter_value_rules_open_and_clear_incidents(services, clock):
         await services.sessions.meter_values("CP1", 1, frame(minutes, "231", "16", register, "11000"))
     assert await services.diagnostics.check_meter_values(clock.now()) == 0
     assert (await services.incidents.list(status="active", limit=10, offset=0))[1] == 0
+
+
+async def test_simulated_faults_become_incidents_and_clear(server, services, settings):
+    """The simulator's injected connector faults (OCPP 1.6, real WebSocket) open incidents
+    that close again when the connector recovers."""
+    from evcsms.simulator.connector import SessionPattern
+    from evcsms.simulator.fleet import run_fleet
+
+    await services.stations.create("FLT0001", password=None)
+    await services.stations.create("FLT0002", password=None)
+    pattern = SessionPattern(session_seconds=(1.0, 2.0), idle_seconds=(0.2, 0.5),
+                             fault_seconds=(0.5, 1.0))
+    await run_fleet(server.ws, 2, "1.6", duration=6, id_prefix="FLT", meter_interval=1,
+                    fault_probability=1.0, progress=False, pattern=pattern)
+    await asyncio.sleep(0.3)
+    rows, _ = await services.incidents.list(kind="connector_fault", limit=100, offset=0)
+    assert rows, "no injected fault became an incident"
+    assert any(r.status == "resolved" for r in rows), "no incident cleared on recovery"
+    for row in rows:
+        assert row.station_id in ("FLT0001", "FLT0002")
