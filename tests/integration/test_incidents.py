@@ -136,3 +136,33 @@ async def test_simulated_faults_become_incidents_and_clear(server, services, set
     assert any(r.status == "resolved" for r in rows), "no incident cleared on recovery"
     for row in rows:
         assert row.station_id in ("FLT0001", "FLT0002")
+
+
+async def test_stuck_sessions_and_meter_anomalies(services, clock):
+    from evcsms.domain.metering import SampledValue
+
+    await services.stations.create("CP1", password=None)
+    await services.tokens.create("TAG")
+    start = clock.now()
+    tx = (await services.sessions.start_v16(
+        StartTransaction("CP1", 1, "TAG", Decimal(1000), start))).transaction_id
+    await services.sessions.meter_values("CP1", 1, [SampledValue(
+        start + timedelta(hours=1), Decimal(9000), "Energy.Active.Import.Register", "Wh")],
+        transaction_id=tx)
+    clock.advance(23 * 3600)
+    assert await services.diagnostics.check_stuck_sessions(clock.now()) == 0  # not 24 h yet
+    clock.advance(2 * 3600)
+    assert await services.diagnostics.check_stuck_sessions(clock.now()) == 1
+    [stuck] = await _incidents(services, kind="stuck_session")
+    assert f"session {tx}" in stuck.message
+
+    # a register that goes backwards during a session is reported when it ends
+    tx2 = (await services.sessions.start_v16(
+        StartTransaction("CP1", 2, "TAG", Decimal(5000), clock.now()))).transaction_id
+    await services.sessions.meter_values("CP1", 2, [SampledValue(
+        clock.now() + timedelta(minutes=5), Decimal(400), "Energy.Active.Import.Register", "Wh")],
+        transaction_id=tx2)
+    await services.sessions.stop_v16(
+        StopTransaction("CP1", tx2, Decimal(900), clock.now() + timedelta(minutes=10)))
+    [backwards] = await _incidents(services, kind="register_backwards")
+    assert "went back" in backwards.message

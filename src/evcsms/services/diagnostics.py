@@ -28,7 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from evcsms.bus.base import Bus
 from evcsms.domain import faults
 from evcsms.domain.clock import Clock
+from evcsms.domain.metering import REGISTER, AnomalyKind, MeterAnomaly
+from evcsms.domain.model import SessionStatus
 from evcsms.services.incidents import IncidentService
+from evcsms.services.meter_store import stored_samples
 from evcsms.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,8 @@ class DiagnosticsService:
                 t.ChargingSession.evse_id == row.evse_id,
                 t.ChargingSession.stopped_at >= now - self._t.silent_window))).all()
         this = _facts(row, connector)
+        for finding in faults.meter_anomalies(connector, _anomalies(row.meter_anomalies)):
+            await self._incidents.report(row.station_id, finding)
         failed = faults.failed_session(this, self._t)
         if failed is not None:
             await self._incidents.report(row.station_id, failed)
@@ -161,6 +166,7 @@ class DiagnosticsService:
             if finding is not None and seen is not None:
                 await self._incidents.report(s.id, finding)
                 made += 1
+        made += await self.check_stuck_sessions(now)
         for prefix, window in (("flapping:", self._t.flap_window),
                                ("reboots:", self._t.reboot_window)):
             await self._clear_lapsed(prefix, now - window)
@@ -201,6 +207,25 @@ class DiagnosticsService:
                 await self._incidents.clear(f"voltage:{subject}:", "voltage back in band")
         return made
 
+    async def check_stuck_sessions(self, now: datetime) -> int:
+        """Sessions open for `stuck_hours` whose register has not risen for
+        `stuck_idle_hours` (the last reading that rose, or the start)."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(t.ChargingSession).where(
+                t.ChargingSession.status == SessionStatus.ACTIVE.value,
+                t.ChargingSession.started_at <= now - timedelta(hours=self._t.stuck_hours)))).all()
+            made = 0
+            for row in rows:
+                last = await _last_rise(conn, int(row.id))
+                connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
+                facts = faults.SessionFacts(int(row.id), connector, row.started_at, None,
+                                            Decimal(row.energy_wh), True, last)
+                finding = faults.stuck_session(facts, now, self._t)
+                if finding is not None:
+                    await self._incidents.report(row.station_id, finding)
+                    made += 1
+        return made
+
     async def _clear_lapsed(self, prefix: str, before: datetime) -> None:
         async with self._engine.connect() as conn:
             keys = list((await conn.execute(select(t.Incident.key).where(
@@ -208,6 +233,29 @@ class DiagnosticsService:
                 t.Incident.last_seen_at < before))).scalars())
         for key in keys:
             await self._incidents.clear(key, "not seen again within its window")
+
+
+def _anomalies(raw: Any) -> list[MeterAnomaly]:
+    out = []
+    for a in raw or []:
+        try:
+            kind = AnomalyKind(a["kind"])
+        except (KeyError, ValueError):
+            continue
+        at = datetime.fromisoformat(a["timestamp"]) if a.get("timestamp") else None
+        out.append(MeterAnomaly(kind, at, str(a.get("detail", ""))))
+    return out
+
+
+async def _last_rise(conn: Any, session_id: int) -> datetime | None:
+    """When the session's energy register last rose (None: it never did)."""
+    samples = await stored_samples(conn, session_id, measurand=REGISTER)
+    last, previous = None, None
+    for s in sorted(samples, key=lambda x: x.timestamp):
+        if previous is not None and s.value > previous:
+            last = s.timestamp
+        previous = s.value
+    return last
 
 
 def _facts(row: Any, connector: str) -> faults.SessionFacts:
