@@ -42,9 +42,14 @@ def node_name() -> str:
 
 
 async def build_services(
-    settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None
+    settings: Settings, *, clock: Clock | None = None, migrate: bool | None = None,
+    background: bool = True,
 ) -> Services:
-    """Create engine, writer, bus and services; migrate SQLite (or when asked); start loops."""
+    """Create engine, writer, bus and services; migrate SQLite (or when asked); start loops.
+
+    `background=False` (one-shot CLI commands) starts only what every write needs, not the
+    node's loops and subscribers (CDR issuing, running costs, diagnostics, webhooks).
+    """
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, schema=settings.database_schema)
     if migrate if migrate is not None else settings.is_sqlite:
@@ -87,10 +92,11 @@ async def build_services(
     )
     await services.presence.start()
     await services.message_log.start()
-    await services.cdrs.start()
-    await services.live_cost.start()
-    await services.diagnostics.start()
-    await services.webhooks.start()
+    if background:
+        await services.cdrs.start()
+        await services.live_cost.start()
+        await services.diagnostics.start()
+        await services.webhooks.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services

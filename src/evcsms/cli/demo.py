@@ -85,7 +85,7 @@ async def _demo(
         settings = settings.model_copy(update={"log_level": "warning"})
 
     password = secrets.new_station_password()
-    services = await build_services(settings)
+    services = await build_services(settings, background=False)
     try:
         ids16, ids201 = await _register(services, count, password)
         token = settings.admin_token or await services.users.create(

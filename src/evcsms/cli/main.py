@@ -34,7 +34,7 @@ def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) 
     """Run `work` against the configured database (migrating the embedded SQLite)."""
 
     async def main() -> T:
-        services = await build_services(settings)
+        services = await build_services(settings, background=False)
         try:
             return await work(services)
         finally:
