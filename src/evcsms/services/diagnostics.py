@@ -15,7 +15,6 @@ the last minutes of readings per EVSE, and clears incidents whose cause has gone
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,6 +31,7 @@ from evcsms.domain.metering import REGISTER, AnomalyKind, MeterAnomaly
 from evcsms.domain.model import SessionStatus
 from evcsms.services.incidents import IncidentService
 from evcsms.services.meter_store import stored_samples
+from evcsms.services.periodic import Periodic
 from evcsms.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,9 @@ class DiagnosticsService:
         self._incidents = incidents
         self._heartbeat = heartbeat_interval
         self._t = thresholds
-        self._sweep_interval = sweep_interval
         self._grace = offline_grace
         self._subs: list[Any] = []
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("diagnostics-sweep", sweep_interval, self.sweep)
 
     async def start(self) -> None:
         for subject, handler in (("events.station.status", self._on_status),
@@ -59,17 +58,13 @@ class DiagnosticsService:
                                  ("events.station.boot", self._on_boot),
                                  ("events.session.ended", self._on_session_ended)):
             self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
-        if self._sweep_interval > 0:
-            self._task = asyncio.create_task(self._loop(), name="diagnostics-sweep")
+        self._loop.start()
 
     async def close(self) -> None:
         for sub in self._subs:
             await sub.unsubscribe()
         self._subs.clear()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.close()
 
     def _guard(self, handler: Any) -> Any:
         async def run(subject: str, message: dict[str, Any]) -> None:
@@ -141,14 +136,6 @@ class DiagnosticsService:
             await self._incidents.clear(f"silent:{connector}", "a session delivered energy")
 
     # -- sweep ------------------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_interval)
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("diagnostics sweep failed")
 
     async def sweep(self) -> int:
         """Offline stations, meter-value rules, lapsed window incidents. Findings made."""

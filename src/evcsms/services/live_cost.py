@@ -23,6 +23,7 @@ from evcsms.domain.model import SessionStatus
 from evcsms.domain.tariffs import iso_utc
 from evcsms.services.billing import BillingService
 from evcsms.services.commands import CommandService
+from evcsms.services.periodic import Periodic
 from evcsms.storage import tables as t
 
 log = logging.getLogger(__name__)
@@ -38,25 +39,13 @@ class LiveCostService:
         self._interval = interval
         self._limit = asyncio.Semaphore(concurrency)
         self._last: dict[int, Decimal] = {}  # session -> amount last pushed
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("live-cost", interval, self.push_once)
 
     async def start(self) -> None:
-        if self._interval > 0 and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="live-cost")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.push_once()
-            except Exception:
-                log.exception("pushing running costs failed")
+        await self._loop.close()
 
     async def push_once(self) -> int:
         """Push every changed running cost once; the number of pushes sent."""

@@ -7,7 +7,6 @@ Frames are buffered and written as one multi-row insert per writer batch;
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 from datetime import timedelta
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.domain.clock import Clock
 from evcsms.domain.model import Direction
+from evcsms.services.periodic import Periodic
 from evcsms.storage import tables as t
 from evcsms.storage.bulk import log_statements
 from evcsms.storage.writer import BatchWriter, Statements
@@ -37,7 +37,7 @@ class MessageLog:
         self._days = days
         self._prune_every = prune_every
         self._buffer: list[tuple[Any, ...]] = []  # rows in storage.bulk.LOG_COLUMNS order
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("message-log-prune", prune_every, self._prune_and_report)
 
     def record(
         self, station_id: str, direction: Direction, frame: str, *,
@@ -102,21 +102,12 @@ class MessageLog:
         return await self._writer.submit(op, "message-log-prune")
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="message-log-prune")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loop.close()
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._prune_every)
-            try:
-                removed = await self.prune()
-                if removed:
-                    log.info("message log: pruned %d frames", removed)
-            except Exception:
-                log.exception("message log prune failed")
+    async def _prune_and_report(self) -> None:
+        removed = await self.prune()
+        if removed:
+            log.info("message log: pruned %d frames", removed)
