@@ -35,7 +35,6 @@ class MessageLog:
         self._clock = clock
         self._keep = keep
         self._days = days
-        self._prune_every = prune_every
         self._buffer: list[tuple[Any, ...]] = []  # rows in storage.bulk.LOG_COLUMNS order
         self._loop = Periodic("message-log-prune", prune_every, self._prune_and_report)
 
