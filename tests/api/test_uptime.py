@@ -59,3 +59,14 @@ async def test_a_station_that_never_reported_is_down(client):
     body = (await client.get("/uptime", params={"from": "2026-03-02T00:00:00Z",
                                                 "to": "2026-03-03T00:00:00Z"})).json()
     assert body["total"]["percent"] == 0 and body["ports_counted"] == 1
+
+
+async def test_station_status_history(client, services, clock):
+    await client.post("/stations", json={"id": "CP1"})
+    await _history(services, clock)
+    body = (await client.get("/stations/CP1/history")).json()
+    assert [(i["source"], i["state"]) for i in body["items"]] == [
+        ("connection", "online"), ("connection", "offline"), ("status", "available"),
+        ("status", "faulted"), ("status", "available"), ("connection", "online")]
+    assert body["items"][3]["error_code"] == "GroundFailure"
+    assert (await client.get("/stations/NOPE/history")).status_code == 404

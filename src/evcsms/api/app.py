@@ -74,6 +74,7 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.include_router(incidents.uptime_router, prefix=PREFIX)
     app.include_router(incidents.fleet_router, prefix=PREFIX)
     app.include_router(incidents.webhook_router, prefix=PREFIX)
+    app.include_router(incidents.history_router, prefix=PREFIX)
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)
     return app

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.domain.clock import Clock
@@ -102,6 +102,23 @@ class UptimeService:
                                          connectivity=connections)
                     out.append(PortUptime(st.id, evse_id, connector_id, st.site_id, result))
         return out
+
+    async def history(self, station_id: str, *, since: datetime | None, limit: int,
+                      offset: int) -> tuple[builtins.list[Any], int]:
+        """The station's status changes, newest first."""
+        where = [t.StatusChange.station_id == station_id]
+        if since is not None:
+            where.append(t.StatusChange.at >= since)
+        async with self._engine.connect() as conn:
+            if await conn.scalar(select(t.Station.id).where(t.Station.id == station_id)) is None:
+                raise NotFoundError(f"station {station_id!r} does not exist")
+            total = int(await conn.scalar(select(func.count()).select_from(t.StatusChange)
+                                          .where(*where)) or 0)
+            rows = (await conn.execute(select(t.StatusChange).where(*where)
+                                       .order_by(t.StatusChange.at.desc(),
+                                                 t.StatusChange.id.desc())
+                                       .limit(limit).offset(offset))).all()
+        return list(rows), total
 
     @staticmethod
     def total(ports: builtins.list[PortUptime]) -> Uptime:

@@ -218,3 +218,21 @@ async def list_webhooks(services: ServicesDep) -> list[dict[str, Any]]:
 async def delete_webhook(webhook_id: int, services: ServicesDep) -> Response:
     await services.webhooks.delete(webhook_id)
     return Response(status_code=204)
+
+
+history_router = APIRouter(prefix="/stations", tags=["stations"],
+                           dependencies=[Depends(require_operator)])
+
+
+@history_router.get("/{station_id}/history",
+                    summary="A station's status history: every connector status and link change")
+async def station_history(
+    station_id: Annotated[str, Path(max_length=48)], services: ServicesDep, page: Paging,
+    since: Annotated[UtcDatetime | None, Query(description="inclusive")] = None,
+) -> dict[str, Any]:
+    rows, total = await services.uptime.history(station_id, since=since, limit=page.limit,
+                                                offset=page.offset)
+    return {"items": [{"at": r.at, "source": r.source, "evse_id": r.evse_id,
+                       "connector_id": r.connector_id, "state": r.state,
+                       "error_code": r.error_code} for r in rows],
+            "total": total, "limit": page.limit, "offset": page.offset}
