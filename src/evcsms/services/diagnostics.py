@@ -15,6 +15,7 @@ the last minutes of readings per EVSE, and clears incidents whose cause has gone
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,6 +37,10 @@ from evcsms.storage import tables as t
 
 log = logging.getLogger(__name__)
 
+_SWEEP_ROWS = 200_000  # readings per sweep at most; the rest wait for the next one
+_WINDOWED = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
+_METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_temperature", "frozen_register")
+
 
 class DiagnosticsService:
     def __init__(self, engine: AsyncEngine, bus: Bus, clock: Clock, incidents: IncidentService,
@@ -50,6 +55,8 @@ class DiagnosticsService:
         self._t = thresholds
         self._grace = offline_grace
         self._subs: list[Any] = []
+        self._last_reading = 0  # meter_readings.id already checked
+        self._windows: dict[tuple[str, int], list[faults.Sample]] = {}  # register and power
         self._loop = Periodic("diagnostics-sweep", sweep_interval, self.sweep)
 
     async def start(self) -> None:
@@ -160,38 +167,51 @@ class DiagnosticsService:
         return made
 
     async def check_meter_values(self, now: datetime) -> int:
-        """Voltage band, phase imbalance, temperature and a frozen register over the recent
-        meter readings of every EVSE that sent some; a rule that no longer finds anything
-        for an EVSE that is still reporting resolves its incident."""
-        since = now - timedelta(minutes=self._t.frozen_minutes + 5)
+        """Voltage band, phase imbalance and temperature over the readings stored since the
+        last sweep, and a frozen register over a short rolling window of each EVSE's
+        register and power samples kept in memory. Incremental, so a busy node decodes each
+        reading once; the loop yields every few thousand readings. An EVSE that reports and
+        no longer shows a problem gets that problem's open incident resolved."""
+        window_start = now - timedelta(minutes=self._t.frozen_minutes + 5)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(
-                t.MeterReading.station_id, t.MeterReading.evse_id, t.MeterReading.timestamp,
-                t.MeterReading.samples).where(t.MeterReading.timestamp >= since,
-                                               t.MeterReading.timestamp <= now))).all()
-        by_evse: dict[tuple[str, int], list[faults.Sample]] = {}
-        for station, evse, at, text in rows:
+                t.MeterReading.id, t.MeterReading.station_id, t.MeterReading.evse_id,
+                t.MeterReading.timestamp, t.MeterReading.samples)
+                .where(t.MeterReading.id > self._last_reading,
+                       t.MeterReading.timestamp >= window_start,
+                       t.MeterReading.timestamp <= now)
+                .order_by(t.MeterReading.id).limit(_SWEEP_ROWS))).all()
+            open_keys = set((await conn.execute(select(t.Incident.key).where(
+                t.Incident.status.in_(("open", "acknowledged")),
+                t.Incident.kind.in_(_METER_KINDS)))).scalars())
+        fresh: dict[tuple[str, int], list[faults.Sample]] = {}
+        for n, (reading_id, station, evse, at, text) in enumerate(rows, 1):
+            self._last_reading = max(self._last_reading, int(reading_id))
             for m, phase, _loc, _ctx, unit, value, _signed in orjson.loads(text):
-                by_evse.setdefault((station, evse), []).append(
+                fresh.setdefault((station, evse), []).append(
                     faults.Sample(at, m, phase, Decimal(value), unit))
+            if n % 2000 == 0:
+                await asyncio.sleep(0)  # let the stations be served
         made = 0
-        for (station, evse), samples in by_evse.items():
+        for (station, evse), samples in fresh.items():
             subject = f"{station}/{evse}"
+            window = self._windows.setdefault((station, evse), [])
+            window.extend(s for s in samples if s.measurand in _WINDOWED and s.phase == "")
+            window[:] = [s for s in window if s.at >= window_start]
             found = [*faults.voltage_band(subject, samples, self._t),
                      faults.phase_imbalance(subject, samples, self._t),
                      faults.over_temperature(subject, samples, self._t),
-                     faults.frozen_register(subject, samples, self._t)]
+                     faults.frozen_register(subject, window, self._t)]
             present = [f for f in found if f is not None]
             for finding in present:
                 await self._incidents.report(station, finding)
                 made += 1
             keys = {f.key for f in present}
-            for prefix in (f"imbalance:{subject}", f"temperature:{subject}",
-                           f"frozen:{subject}"):
-                if prefix not in keys:
-                    await self._incidents.clear(prefix, "recent meter values are normal")
-            if not any(k.startswith(f"voltage:{subject}:") for k in keys):
-                await self._incidents.clear(f"voltage:{subject}:", "voltage back in band")
+            for key in open_keys - keys:
+                if _about(key, subject):
+                    await self._incidents.clear(key, "recent meter values are normal")
+        for gone in [k for k, w in self._windows.items() if not w or w[-1].at < window_start]:
+            del self._windows[gone]
         return made
 
     async def check_stuck_sessions(self, now: datetime) -> int:
@@ -220,6 +240,12 @@ class DiagnosticsService:
                 t.Incident.last_seen_at < before))).scalars())
         for key in keys:
             await self._incidents.clear(key, "not seen again within its window")
+
+
+def _about(key: str, subject: str) -> bool:
+    """Whether a meter-rule incident key is about this EVSE (`kind:STATION/EVSE[:phase]`)."""
+    _kind, _, rest = key.partition(":")
+    return rest == subject or rest.startswith(subject + ":")
 
 
 def _anomalies(raw: Any) -> list[MeterAnomaly]:
