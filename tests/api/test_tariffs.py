@@ -307,3 +307,15 @@ async def test_cost_updates_opt_in(client, services):
     assert (await client.put("/stations/CP1/cost-updates", json={"enabled": True})).status_code == 204
     assert (await client.put("/stations/NOPE/cost-updates", json={"enabled": True})).status_code == 404
     assert (await client.put("/stations/CP1/cost-updates", json={})).status_code == 422
+
+
+async def test_a_receipt_agrees_with_its_cdr_after_late_meter_values(client, services):
+    tx = await _finished_session(client, services)
+    cdr = await _cdr_of(client, tx)
+    await services.sessions.meter_values(
+        "CP1", 1, [SampledValue(T0 + timedelta(minutes=95), Decimal(17000), REGISTER, "Wh")],
+        transaction_id=tx)
+    receipt = await services.receipts.receipt(tx)
+    assert receipt.total_excl == "8.70 EUR" and cdr["total_cost"]["excl_vat"] == 8.70
+    assert receipt.energy_kwh == "14.000 kWh"
+    assert sum(ln.value_excl for ln in receipt.lines) == Decimal("8.70")

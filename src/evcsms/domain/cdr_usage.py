@@ -14,11 +14,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from evcsms.domain.money import show
-from evcsms.domain.pricing import Line, PricingError, Quote, State, Usage, UsagePeriod
+from evcsms.domain.pricing import (
+    Line,
+    PricingError,
+    Quote,
+    State,
+    Usage,
+    UsagePeriod,
+    hours_between,
+)
 from evcsms.domain.tariffs import TariffError, iso_utc, parse_datetime
 
 CDR_DIMENSIONS = frozenset({
@@ -62,7 +69,7 @@ def usage_from_cdr(cdr: Any) -> Usage:
             if name in dims and abs(timedelta(hours=float(dims[name])) - length) > TOLERANCE:
                 raise PricingError(
                     f"{where}.dimensions.{name}: {dims[name]} h, but the period lasts "
-                    f"{show(_hours(length), 4)} h (until "
+                    f"{show(hours_between(starts[i], period_end), 4)} h (until "
                     f"{'the next period starts' if i + 1 < len(starts) else 'end_date_time'})")
         energy = dims.get("ENERGY", Decimal(0))
         charging = "TIME" in dims or ("PARKING_TIME" not in dims and energy > 0)
@@ -114,10 +121,6 @@ def _line(ln: Line) -> dict[str, Any]:
         "cost_excl_vat": show(ln.excl_vat, 6), "cost_incl_vat": show(ln.incl_vat, 6),
     }
 
-
-def _hours(span: timedelta) -> Fraction:
-    return Fraction((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds,
-                    3_600_000_000)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 
 from evcsms.domain.money import show
-from evcsms.domain.pricing import Quote, State
+from evcsms.domain.pricing import Quote, State, hours_between
 from evcsms.domain.tariffs import iso_utc
 
 TOKEN_TYPES = {"ISO14443": "RFID", "ISO15693": "RFID", "RFID": "RFID", "Central": "APP_USER",
@@ -75,7 +74,7 @@ def build_cdr(facts: SessionFacts, quote: Quote | None, tariff: dict[str, Any] |
         "charging_periods": _periods(quote, tariff_id) if quote else [],
         "total_cost": _price(quote.total_cost.excl_vat, quote.total_cost.incl_vat) if quote else zero,
         "total_energy": show(quote.total_energy_kwh, 4) if quote else facts.energy_kwh,
-        "total_time": show(quote.total_time_h if quote else _hours(facts.start, facts.end), 4),
+        "total_time": show(quote.total_time_h if quote else hours_between(facts.start, facts.end), 4),
         "credit": False,
         "home_charging_compensation": False,
         "last_updated": iso_utc(issued_at),
@@ -116,7 +115,7 @@ def _price(excl: Decimal, incl: Decimal | None) -> dict[str, Decimal]:
 def _periods(quote: Quote, tariff_id: str | None) -> list[dict[str, Any]]:
     out = []
     for piece in quote.pieces:
-        hours = show(_hours(piece.start, piece.end), 4)
+        hours = show(hours_between(piece.start, piece.end), 4)
         dims: list[dict[str, Any]] = []
         if piece.energy_kwh:
             dims.append({"type": "ENERGY", "volume": show(piece.energy_kwh, 4)})
@@ -132,11 +131,6 @@ def _periods(quote: Quote, tariff_id: str | None) -> list[dict[str, Any]]:
         out.append(period)
     return out
 
-
-def _hours(a: datetime, b: datetime) -> Fraction:
-    span = b - a
-    return Fraction((span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds,
-                    3_600_000_000)
 
 
 def _encoding(signed: list[dict[str, Any]]) -> str:

@@ -47,7 +47,7 @@ Internally every quantity is an exact `Fraction`; `Decimal` goes in and comes ou
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
@@ -132,7 +132,6 @@ class Quote:
     flat: Line | None
     step_lines: tuple[Line, ...]
     limited_by: str | None  # "min_price", "max_price" or None
-    exact_total_excl_vat: Fraction = field(default=Fraction(0))
 
 
 def price_session(tariff: Tariff, usage: Usage, zone: tzinfo) -> Quote:
@@ -223,6 +222,11 @@ def _cut(
 
 def _fraction_of(x: datetime, y: datetime, a: datetime, b: datetime) -> Fraction:
     return Fraction(_us(y - x), _us(b - a))
+
+
+def hours_between(a: datetime, b: datetime) -> Fraction:
+    """The exact hours from `a` to `b`."""
+    return Fraction(_us(b - a), 1_000_000) / _HOUR
 
 
 def _us(span: timedelta) -> int:
@@ -441,7 +445,7 @@ def _totals(tariff: Tariff, usage: Usage, pieces: list[Piece], flat: Line | None
             incl, limited_by = Fraction(limit.incl_vat), name
 
     def hours(state: State | None) -> Fraction:
-        return sum((Fraction(_us(p.end - p.start), 1_000_000) / _HOUR for p in pieces
+        return sum((hours_between(p.start, p.end) for p in pieces
                     if state is None or p.state is state), Fraction(0))
 
     return Quote(
@@ -452,11 +456,10 @@ def _totals(tariff: Tariff, usage: Usage, pieces: list[Piece], flat: Line | None
         total_time_cost=rounded(Dimension.TIME),
         total_parking_cost=rounded(Dimension.PARKING_TIME),
         total_energy_kwh=sum((p.energy_kwh for p in pieces), Fraction(0)),
-        total_time_h=Fraction(_us(usage.end - usage.start), 1_000_000) / _HOUR,
+        total_time_h=hours_between(usage.start, usage.end),
         total_charging_time_h=hours(State.CHARGING),
         total_parking_time_h=hours(State.PARKING),
         pieces=tuple(pieces), flat=flat, step_lines=step_lines, limited_by=limited_by,
-        exact_total_excl_vat=excl,
     )
 
 

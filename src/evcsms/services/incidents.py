@@ -61,13 +61,20 @@ class IncidentService:
         return incident_id
 
     async def clear(self, key_prefix: str, reason: str) -> list[int]:
-        """Resolve every open incident whose key starts with `key_prefix`: its cause is gone."""
+        """Resolve every open incident whose key starts with `key_prefix`: its cause is gone.
+
+        Most calls find nothing open (every normal status asks), so a plain read decides
+        first and the writer is only used when there is something to resolve."""
+        matching = (t.Incident.key.startswith(key_prefix, autoescape=True),
+                    t.Incident.status.in_(OPEN))
+        async with self._engine.connect() as conn:
+            if await conn.scalar(select(t.Incident.id).where(*matching).limit(1)) is None:
+                return []
         now = self._clock.now()
 
         async def op(conn: AsyncConnection) -> list[int]:
-            ids = [int(i) for i in (await conn.execute(select(t.Incident.id).where(
-                t.Incident.key.startswith(key_prefix, autoescape=True),
-                t.Incident.status.in_(OPEN)))).scalars()]
+            ids = [int(i) for i in (await conn.execute(
+                select(t.Incident.id).where(*matching))).scalars()]
             for incident_id in ids:
                 await conn.execute(update(t.Incident).where(t.Incident.id == incident_id)
                                    .values(status="resolved", resolved_at=now))

@@ -20,12 +20,13 @@ from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from evcsms.domain.cdr_usage import usage_from_cdr
 from evcsms.domain.money import minor_units, round_money, show
-from evcsms.domain.pricing import Line
-from evcsms.services.billing import cost_in
+from evcsms.domain.pricing import Line, price_session
+from evcsms.domain.tariffs import parse_tariff
 from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.signatures import verify_stored
-from evcsms.services.tariffs import load_ocpi, site_zone
+from evcsms.services.tariffs import load_ocpi, site_zone, tariff_version
 from evcsms.storage import tables as t
 
 DIMENSION_TEXT = {"FLAT": "Start fee", "ENERGY": "Energy", "TIME": "Charging time",
@@ -98,11 +99,16 @@ class ReceiptService:
             if session is None or cdr_row is None:
                 raise NotFoundError(f"session {session_id} has no receipt yet (it has no CDR)")
             zone = await site_zone(conn, session.station_id)
-            cost = await cost_in(conn, session_id, cdr_row.issued_at)
+            version = (await tariff_version(conn, session.tariff_version_id)
+                       if session.tariff_version_id else None)
             key = await conn.scalar(select(t.Station.meter_public_key).where(
                 t.Station.id == session.station_id))
         cdr = load_ocpi(cdr_row.ocpi)
         currency = cdr["currency"]
+        # the lines come from the CDR itself (its tariff snapshot and charging periods), so
+        # the receipt agrees with what was issued even if meter data arrived later
+        quote = (price_session(parse_tariff(cdr["tariffs"][0]), usage_from_cdr(cdr), zone)
+                 if cdr["tariffs"] else None)
 
         def money(value: Any) -> str:
             return f"{Decimal(value):,.{minor_units(currency)}f} {currency}"
@@ -120,15 +126,14 @@ class ReceiptService:
             time_zone=str(zone), start=local(session.started_at), stop=local(stop),
             duration=f"{seconds // 3600} h {seconds % 3600 // 60:02d} min",
             meter_start_kwh=_kwh(session.meter_start_wh), meter_stop_kwh=_kwh(session.meter_stop_wh),
-            energy_kwh=_kwh(session.energy_wh), currency=currency,
+            energy_kwh=f"{Decimal(cdr['total_energy']):,.3f} kWh", currency=currency,
             total_excl=money(cdr["total_cost"]["excl_vat"]),
             total_incl=money(cdr["total_cost"]["incl_vat"]),
             vat_amount=money(Decimal(cdr["total_cost"]["incl_vat"])
                              - Decimal(cdr["total_cost"]["excl_vat"])),
             signed_values=len(cdr.get("signed_data", {}).get("signed_values", [])),
         )
-        if cost is not None:
-            quote = cost.quote
+        if quote is not None:
             every = [ln for p in quote.pieces for ln in p.lines] + list(quote.step_lines)
             if quote.flat is not None:
                 every.insert(0, quote.flat)
@@ -141,7 +146,8 @@ class ReceiptService:
             elif shown != Decimal(cdr["total_cost"]["excl_vat"]):
                 receipt.notes.append("Lines are rounded one by one; the total is rounded once "
                                      "from the exact amounts, so they may differ by a cent.")
-            receipt.notes.append(f"Tariff {cost.tariff.tariff_id}, version {cost.tariff.version}; "
+            which = f"version {version.version}" if version else "as issued"
+            receipt.notes.append(f"Tariff {cdr['tariffs'][0]['id']}, {which}; "
                                  f"times of day are in {zone}.")
         else:
             receipt.notes.append("No tariff applied to this session: it is free of charge.")
