@@ -336,6 +336,22 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class FaultThresholds(Base):
+    """Fault-rule thresholds an operator set for one scope: "default" (scope_id ""), "site",
+    "model" (the station model as its BootNotification gives it) or "station". `values` holds
+    only the fields set here, as strings; `domain.faults.Thresholds` has the rest."""
+
+    __tablename__ = "fault_thresholds"
+    __table_args__ = (UniqueConstraint("scope", "scope_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    scope_id: Mapped[str] = mapped_column(String(100), default="")
+    values: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class IncidentNote(Base):
     """An incident's timeline: opened, seen again, acknowledged, commented, resolved."""
 
