@@ -26,6 +26,7 @@ from evcsms.services.receipts import ReceiptService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
+from evcsms.services.thresholds import ThresholdService
 from evcsms.services.tokens import TokenService
 from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
@@ -61,6 +62,7 @@ async def build_services(
     billing = BillingService(engine, clock)
     commands = CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout)
     incidents = IncidentService(engine, writer, bus, clock)
+    thresholds = ThresholdService(engine, writer, clock)
     services = Services(
         engine=engine, writer=writer, bus=bus, clock=clock,
         stations=StationService(
@@ -81,8 +83,9 @@ async def build_services(
         live_cost=LiveCostService(engine, billing, commands, clock,
                                   interval=settings.cost_update_interval),
         incidents=incidents,
-        diagnostics=DiagnosticsService(engine, bus, clock, incidents,
+        diagnostics=DiagnosticsService(engine, bus, clock, incidents, thresholds,
                                        heartbeat_interval=settings.heartbeat_interval),
+        thresholds=thresholds,
         uptime=UptimeService(engine, writer, clock),
         webhooks=WebhookService(engine, writer, bus, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
@@ -161,8 +164,10 @@ def build_app(services: Services, settings: Settings) -> Router:
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> Any:
     import uvicorn
 
+    from evcsms.gateway.transport import ProbingWebSocketProtocol
+
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "ws": "websockets-sansio",
+        "host": settings.host, "port": settings.port, "ws": ProbingWebSocketProtocol,
         "ws_max_size": settings.max_frame_bytes, "ws_per_message_deflate": False,
         "lifespan": "on", "log_level": settings.log_level, "access_log": False,
         "server_header": False,

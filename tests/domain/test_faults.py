@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ def _session(s: dict[str, Any]) -> f.SessionFacts:
 RUN = {
     "error_code": lambda a: f.error_code(a["subject"], a["status"], a["code"], a.get("vendor_code")),
     "offline": lambda a: f.offline(a["station"], a["connected"], _at(a["last_seen"]), _at(a["now"]),
-                                   a["heartbeat_interval"]),
+                                   a["heartbeat_interval"], ping_answered=a.get("ping_answered")),
     "flapping": lambda a: f.flapping(a["station"], [_at(d) for d in a["disconnects"]], _at(a["now"])),
     "voltage_band": lambda a: f.voltage_band(a["subject"], _samples(a["samples"])),
     "phase_imbalance": lambda a: f.phase_imbalance(a["subject"], _samples(a["samples"])),
@@ -91,3 +91,16 @@ def test_meter_anomalies_become_findings() -> None:
         MeterAnomaly(AnomalyKind.UNKNOWN_UNIT, t, "unit"),
     ])
     assert [x.kind for x in found] == ["register_backwards", "implausible_jump"]
+
+
+@pytest.mark.parametrize(("connected", "silent_s", "due"), [
+    (True, 300, False),  # one interval: its heartbeat may still be on the way
+    (True, 330, False),  # exactly 1.1 intervals
+    (True, 331, True),  # past 1.1 intervals: ping it
+    (False, 900, False),  # not connected: nothing to ping
+    (True, None, True),  # connected, never heard from
+])
+def test_probe_due(connected: bool, silent_s: int | None, due: bool) -> None:
+    now = datetime.fromisoformat("2026-03-02T10:10:00+00:00")
+    seen = None if silent_s is None else now - timedelta(seconds=silent_s)
+    assert f.probe_due(connected, seen, now, 300) is due

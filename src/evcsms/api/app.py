@@ -20,6 +20,7 @@ from evcsms.api.routes import (
     sessions,
     stations,
     tariffs,
+    thresholds,
 )
 from evcsms.services.container import Services
 from evcsms.settings import Settings
@@ -75,6 +76,7 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.include_router(incidents.fleet_router, prefix=PREFIX)
     app.include_router(incidents.webhook_router, prefix=PREFIX)
     app.include_router(incidents.history_router, prefix=PREFIX)
+    app.include_router(thresholds.router, prefix=PREFIX)
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)
     return app

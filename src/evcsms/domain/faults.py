@@ -45,12 +45,14 @@ class Thresholds:
     """Defaults suit a European AC/DC site; override per site or station model."""
 
     heartbeat_misses: int = 2  # offline after this many heartbeat intervals of silence
+    probe_after: Decimal = Decimal("1.1")  # ping a connected station silent this many intervals
     flap_disconnects: int = 3  # this many disconnects ...
     flap_window: timedelta = timedelta(minutes=10)  # ... within this window is flapping
     nominal_voltage: Decimal = Decimal(230)  # V, line to neutral
     voltage_tolerance: Decimal = Decimal("0.10")  # +-10 % (EN 50160)
     imbalance_ratio: Decimal = Decimal("0.25")  # (max - min) / max of phase currents
     imbalance_min_current: Decimal = Decimal(6)  # A: below this, imbalance means nothing
+    rated_current_a: Decimal | None = None  # A per phase, the EVSE's rating; None: not checked
     over_current_margin: Decimal = Decimal("0.10")  # above the rating by more than 10 %
     max_temperature: Decimal = Decimal(70)  # Celsius
     frozen_minutes: int = 10  # register unchanged this long while power flows
@@ -122,17 +124,41 @@ def error_code(subject: str, status: str, code: str | None, vendor_code: str | N
 
 
 def offline(station: str, connected: bool, last_seen: datetime | None, now: datetime,
-            heartbeat_interval: int, t: Thresholds = DEFAULTS) -> Finding | None:
-    """Disconnected, or connected but silent for `heartbeat_misses` intervals."""
+            heartbeat_interval: int, t: Thresholds = DEFAULTS, *,
+            ping_answered: bool | None = None) -> Finding | None:
+    """Disconnected; connected but silent and not answering a WebSocket ping
+    (`ping_answered` False); or, with no ping result, silent for `heartbeat_misses`
+    intervals. A station that answers the ping is online, whatever its silence."""
     limit = timedelta(seconds=heartbeat_interval * t.heartbeat_misses)
-    silent = last_seen is None or now - last_seen > limit
-    if connected and not silent:
+    silence = None if last_seen is None else now - last_seen
+    evidence = {"connected": connected, "last_seen": last_seen.isoformat() if last_seen else None,
+                "ping_answered": ping_answered}
+    if not connected:
+        reason = "not connected"
+    elif ping_answered is True:
         return None
-    reason = "not connected" if not connected else f"silent for over {limit}"
+    elif ping_answered is False:
+        reason = f"silent for {silence or 'ever'} and no answer to a WebSocket ping"
+    elif silence is not None and silence <= limit:
+        return None
+    else:
+        reason = f"silent for over {limit}"
     return Finding("offline", Severity.CRITICAL, f"offline:{station}",
                    f"{station} is offline ({reason})",
                    "check power and network at the site; the station reconnects by itself",
-                   {"connected": connected, "last_seen": last_seen.isoformat() if last_seen else None})
+                   evidence)
+
+
+def probe_due(connected: bool, last_seen: datetime | None, now: datetime,
+              heartbeat_interval: int, t: Thresholds = DEFAULTS) -> bool:
+    """Whether a connected station has been silent long enough (`probe_after` heartbeat
+    intervals) to be pinged: early enough that a dead link is found within
+    `heartbeat_misses` intervals."""
+    if not connected:
+        return False
+    if last_seen is None:
+        return True
+    return now - last_seen > timedelta(seconds=heartbeat_interval) * float(t.probe_after)
 
 
 def flapping(station: str, disconnects: Sequence[datetime], now: datetime,

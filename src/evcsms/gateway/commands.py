@@ -48,3 +48,19 @@ async def _perform(
         return outcome(CommandStatus.FAILED, error="station disconnected before answering")
     status = CommandStatus.ACCEPTED if answer_accepted(answer) else CommandStatus.REJECTED
     return outcome(status, response=answer)
+
+
+async def probe(session: StationSession, timeout_s: float) -> Message:
+    """Ping the station's socket: alive (and seen now), or not (and the socket is closed, so
+    the node records the disconnect); alive None when this server cannot ping."""
+    if session.ping is None:
+        return {"alive": None, "error": "this server cannot send WebSocket pings"}
+    rtt = await session.ping(timeout_s)
+    if rtt is not None:
+        session.services.presence.touch(session.station_id)
+        return {"alive": True, "rtt_ms": round(rtt * 1000, 2)}
+    log.warning("%s did not answer a ping within %g s; closing its socket",
+                session.station_id, timeout_s)
+    if session.abort is not None:
+        await session.abort("no answer to a ping")
+    return {"alive": False}

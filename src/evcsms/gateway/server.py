@@ -20,6 +20,7 @@ from evcsms.domain.model import OcppVersion
 from evcsms.gateway import commands
 from evcsms.gateway.registry import Registry
 from evcsms.gateway.session import StationSession
+from evcsms.gateway.transport import PING_EXTENSION
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
 from evcsms.services.stations import Admission, Handshake
@@ -70,6 +71,8 @@ class OcppGateway:
         self.registry = Registry(services.bus, self._command)
 
     async def _command(self, session: StationSession, message: Message) -> Message:
+        if message.get("probe"):
+            return await commands.probe(session, float(message.get("timeout_s", 10.0)))
         return await commands.execute(session, message, self.call_timeout)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -81,7 +84,8 @@ class OcppGateway:
             return
         version, admitted = outcome
         await send({"type": "websocket.accept", "subprotocol": version.subprotocol})
-        await self._run(station_id, version, admitted, receive, send)
+        await self._run(station_id, version, admitted, receive, send,
+                        scope.get("extensions", {}).get(PING_EXTENSION, {}))
 
     async def _handshake(
         self, scope: Scope, station_id: str
@@ -109,8 +113,10 @@ class OcppGateway:
         return version, admitted
 
     async def _run(
-        self, station_id: str, version: OcppVersion, admitted: Handshake, receive: Any, send: Any
+        self, station_id: str, version: OcppVersion, admitted: Handshake, receive: Any, send: Any,
+        transport: dict[str, Any] | None = None,
     ) -> None:
+        transport = transport or {}
 
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
@@ -121,9 +127,19 @@ class OcppGateway:
             except Exception:  # already gone
                 log.debug("close of replaced connection failed", exc_info=True)
 
+        async def abort(reason: str) -> None:
+            if "drop" in transport:
+                transport["drop"](reason)
+                return
+            try:
+                await send({"type": "websocket.close", "code": 1011, "reason": reason})
+            except Exception:  # already gone
+                log.debug("close of a silent connection failed", exc_info=True)
+
         ctx = StationContext(station_id, version, self.services)
         session = StationSession(
-            ctx, send_text, registration=admitted.registration, lenient=admitted.lenient
+            ctx, send_text, registration=admitted.registration, lenient=admitted.lenient,
+            ping=transport.get("ping"), abort=abort,
         )
         await self.registry.attach(session, close)
         await self.services.stations.set_connected(station_id, True, self.node)

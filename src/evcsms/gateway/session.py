@@ -26,6 +26,8 @@ from evcsms.services.container import Services
 log = logging.getLogger(__name__)
 
 SendText = Callable[[str], Awaitable[None]]
+PingFn = Callable[[float], Awaitable[float | None]]
+AbortFn = Callable[[str], Awaitable[None]]
 _ids = itertools.count(1)
 
 
@@ -53,9 +55,11 @@ class _Pending:
 class StationSession:
     def __init__(
         self, ctx: StationContext, send_text: SendText, *, registration: Registration,
-        lenient: bool = False,
+        lenient: bool = False, ping: PingFn | None = None, abort: AbortFn | None = None,
     ) -> None:
         self.ctx = ctx
+        self.ping = ping  # None: the server cannot send WebSocket pings
+        self.abort = abort  # close the socket, saying why
         self._send_text = send_text
         self.registration = registration
         self.lenient = lenient

@@ -20,6 +20,7 @@ from evcsms.services.receipts import ReceiptService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
+from evcsms.services.thresholds import ThresholdService
 from evcsms.services.tokens import TokenService
 from evcsms.services.uptime import UptimeService
 from evcsms.services.users import UserService
@@ -48,5 +49,6 @@ class Services:
     live_cost: LiveCostService
     incidents: IncidentService
     diagnostics: DiagnosticsService
+    thresholds: ThresholdService
     uptime: UptimeService
     webhooks: WebhookService

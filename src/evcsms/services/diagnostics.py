@@ -7,10 +7,13 @@ Event-driven (bus subscriptions), so detection costs nothing on the OCPP answer 
   a connect clears the station's offline incident;
 - a boot -> `repeated_reboots` (boots in the window);
 - a session end -> `failed_session` and `silent_failure` on its connector.
-A sweep every `sweep_interval` seconds finds stations that are `offline` (disconnected for
-longer than `offline_grace`, or connected but silent for two heartbeat intervals), runs
-the meter-value rules (voltage band, phase imbalance, temperature, frozen register) over
-the last minutes of readings per EVSE, and clears incidents whose cause has gone.
+A sweep every `sweep_interval` seconds finds stations that are `offline`: disconnected for
+longer than `offline_grace`, or connected but silent for `probe_after` heartbeat intervals
+and not answering a WebSocket ping (sent by the node holding the socket, which closes a
+socket that does not answer). It runs the meter-value rules (voltage band, phase imbalance,
+current above the rating, temperature, frozen register) over the readings stored since the
+last sweep, and clears incidents whose cause has gone.
+Thresholds are each station's own (`ThresholdService`: default, site, model, station).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from evcsms.bus.base import Bus
+from evcsms.bus.base import Bus, NoRespondersError, RequestTimeoutError, station_subject
 from evcsms.domain import faults
 from evcsms.domain.clock import Clock
 from evcsms.domain.metering import REGISTER, AnomalyKind, MeterAnomaly
@@ -33,27 +36,30 @@ from evcsms.domain.model import SessionStatus
 from evcsms.services.incidents import IncidentService
 from evcsms.services.meter_store import stored_samples
 from evcsms.services.periodic import Periodic
+from evcsms.services.thresholds import ThresholdService
 from evcsms.storage import tables as t
 
 log = logging.getLogger(__name__)
 
 _SWEEP_ROWS = 200_000  # readings per sweep at most; the rest wait for the next one
 _WINDOWED = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
-_METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_temperature", "frozen_register")
+_METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_current", "over_temperature",
+                "frozen_register")
 
 
 class DiagnosticsService:
     def __init__(self, engine: AsyncEngine, bus: Bus, clock: Clock, incidents: IncidentService,
-                 *, heartbeat_interval: int, thresholds: faults.Thresholds = faults.DEFAULTS,
-                 sweep_interval: float = 30.0, offline_grace: timedelta = timedelta(seconds=60)
-                 ) -> None:
+                 thresholds: ThresholdService, *, heartbeat_interval: int,
+                 sweep_interval: float = 30.0, offline_grace: timedelta = timedelta(seconds=60),
+                 probe_timeout: float = 10.0) -> None:
         self._engine = engine
         self._bus = bus
         self._clock = clock
         self._incidents = incidents
+        self._thresholds = thresholds
         self._heartbeat = heartbeat_interval
-        self._t = thresholds
         self._grace = offline_grace
+        self._probe_timeout = probe_timeout
         self._subs: list[Any] = []
         self._last_reading = 0  # meter_readings.id already checked
         self._windows: dict[tuple[str, int], list[faults.Sample]] = {}  # register and power
@@ -97,23 +103,25 @@ class DiagnosticsService:
             await self._incidents.clear(f"offline:{station}", f"{station} reconnected")
             return
         now = self._clock.now()
+        th = await self._thresholds.for_station(station)
         async with self._engine.connect() as conn:
             drops = list((await conn.execute(select(t.StatusChange.at).where(
                 t.StatusChange.station_id == station, t.StatusChange.source == "connection",
                 t.StatusChange.state == "offline",
-                t.StatusChange.at >= now - self._t.flap_window))).scalars())
-        finding = faults.flapping(station, drops, now, self._t)
+                t.StatusChange.at >= now - th.flap_window))).scalars())
+        finding = faults.flapping(station, drops, now, th)
         if finding is not None:
             await self._incidents.report(station, finding)
 
     async def _on_boot(self, m: dict[str, Any]) -> None:
         station = m["station_id"]
         now = self._clock.now()
+        th = await self._thresholds.for_station(station)
         async with self._engine.connect() as conn:
             boots = list((await conn.execute(select(t.StationEvent.timestamp).where(
                 t.StationEvent.station_id == station, t.StationEvent.kind == "boot",
-                t.StationEvent.timestamp >= now - self._t.reboot_window))).scalars())
-        finding = faults.repeated_reboots(station, boots, now, self._t)
+                t.StationEvent.timestamp >= now - th.reboot_window))).scalars())
+        finding = faults.repeated_reboots(station, boots, now, th)
         if finding is not None:
             await self._incidents.report(station, finding)
 
@@ -125,18 +133,18 @@ class DiagnosticsService:
             if row is None:
                 return
             connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
+            th = await self._thresholds.for_station(row.station_id)
             recent = (await conn.execute(select(t.ChargingSession).where(
                 t.ChargingSession.station_id == row.station_id,
                 t.ChargingSession.evse_id == row.evse_id,
-                t.ChargingSession.stopped_at >= now - self._t.silent_window))).all()
+                t.ChargingSession.stopped_at >= now - th.silent_window))).all()
         this = _facts(row, connector)
         for finding in faults.meter_anomalies(connector, _anomalies(row.meter_anomalies)):
             await self._incidents.report(row.station_id, finding)
-        failed = faults.failed_session(this, self._t)
+        failed = faults.failed_session(this, th)
         if failed is not None:
             await self._incidents.report(row.station_id, failed)
-        silent = faults.silent_failure(connector, [_facts(r, connector) for r in recent], now,
-                                       self._t)
+        silent = faults.silent_failure(connector, [_facts(r, connector) for r in recent], now, th)
         if silent is not None:
             await self._incidents.report(row.station_id, silent)
         elif this.energy_wh > 0:
@@ -145,34 +153,85 @@ class DiagnosticsService:
     # -- sweep ------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Offline stations, meter-value rules, lapsed window incidents. Findings made."""
+        """Offline stations, meter-value rules, stuck sessions, lapsed window incidents.
+        Findings made."""
         now = self._clock.now()
-        made = await self.check_meter_values(now)
+        book = await self._thresholds.book()
         async with self._engine.connect() as conn:
             stations = (await conn.execute(select(
-                t.Station.id, t.Station.connected, t.Station.last_seen_at, t.Station.updated_at
+                t.Station.id, t.Station.connected, t.Station.last_seen_at, t.Station.updated_at,
+                t.Station.site_id, t.Station.model,
             ).where(t.Station.registration == "Accepted"))).all()
-        for s in stations:
-            seen = s.last_seen_at
-            if not s.connected and seen is not None and now - max(seen, s.updated_at) < self._grace:
-                continue  # just dropped: give it the grace to come back
-            finding = faults.offline(s.id, bool(s.connected), seen, now, self._heartbeat, self._t)
-            if finding is not None and seen is not None:
-                await self._incidents.report(s.id, finding)
-                made += 1
-        made += await self.check_stuck_sessions(now)
-        for prefix, window in (("flapping:", self._t.flap_window),
-                               ("reboots:", self._t.reboot_window)):
-            await self._clear_lapsed(prefix, now - window)
+            offline_open = set((await conn.execute(select(t.Incident.station_id).where(
+                t.Incident.kind == "offline",
+                t.Incident.status.in_(("open", "acknowledged"))))).scalars())
+        limits = {s.id: book.for_station(s.id, s.site_id, s.model) for s in stations}
+        made = await self.check_meter_values(now, limits)
+        made += await self.check_offline(now, stations, limits, offline_open)
+        made += await self.check_stuck_sessions(now, limits)
+        for prefix, window in (("flapping:", "flap_window"), ("reboots:", "reboot_window")):
+            await self._clear_lapsed(prefix, window, now, limits)
         return made
 
-    async def check_meter_values(self, now: datetime) -> int:
+    async def check_offline(self, now: datetime, stations: Any,
+                            limits: dict[str, faults.Thresholds],
+                            offline_open: set[str]) -> int:
+        """Disconnected stations past the grace; connected ones silent past `probe_after`
+        intervals are pinged (all at once) and found offline if they do not answer."""
+        findings: list[tuple[str, faults.Finding]] = []
+        probes = []
+        for s in stations:
+            th = limits[s.id]
+            seen = s.last_seen_at
+            if not s.connected:
+                if seen is None or now - max(seen, s.updated_at) < self._grace:
+                    continue  # never connected, or just dropped: give it the grace
+                finding = faults.offline(s.id, False, seen, now, self._heartbeat, th)
+                if finding is not None:
+                    findings.append((s.id, finding))
+            elif faults.probe_due(True, seen, now, self._heartbeat, th):
+                probes.append(s)
+            elif s.id in offline_open:
+                await self._incidents.clear(f"offline:{s.id}", f"{s.id} is heard from again")
+        answers = await asyncio.gather(*(self.probe(s.id) for s in probes))
+        for s, answered in zip(probes, answers, strict=True):
+            finding = faults.offline(s.id, answered != "gone", s.last_seen_at, now,
+                                     self._heartbeat, limits[s.id],
+                                     ping_answered=_PING_ANSWERED.get(answered))
+            if finding is not None:
+                findings.append((s.id, finding))
+            elif s.id in offline_open:
+                await self._incidents.clear(f"offline:{s.id}", f"{s.id} answered a ping")
+        for station, finding in findings:
+            await self._incidents.report(station, finding)
+        return len(findings)
+
+    async def probe(self, station_id: str) -> str:
+        """Ping `station_id` through the node holding its socket: "pong", "no_pong" (that
+        node closes the socket), "unknown" (no answer in time, or a server without ping
+        support) or "gone" (no node holds the socket)."""
+        try:
+            reply = await self._bus.request(
+                station_subject(station_id, "command"),
+                {"probe": True, "timeout_s": self._probe_timeout},
+                timeout_s=self._probe_timeout + 5)
+        except NoRespondersError:
+            return "gone"
+        except RequestTimeoutError:
+            return "unknown"
+        alive = reply.get("alive")
+        return "pong" if alive is True else "no_pong" if alive is False else "unknown"
+
+    async def check_meter_values(self, now: datetime,
+                                 limits: dict[str, faults.Thresholds] | None = None) -> int:
         """Voltage band, phase imbalance and temperature over the readings stored since the
         last sweep, and a frozen register over a short rolling window of each EVSE's
         register and power samples kept in memory. Incremental, so a busy node decodes each
         reading once; the loop yields every few thousand readings. An EVSE that reports and
         no longer shows a problem gets that problem's open incident resolved."""
-        window_start = now - timedelta(minutes=self._t.frozen_minutes + 5)
+        book = await self._thresholds.book()
+        window_start = now - timedelta(minutes=int(book.widest("frozen_minutes")) + 5)
+        limits = limits if limits is not None else {}
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(
                 t.MeterReading.id, t.MeterReading.station_id, t.MeterReading.evse_id,
@@ -184,6 +243,10 @@ class DiagnosticsService:
             open_keys = set((await conn.execute(select(t.Incident.key).where(
                 t.Incident.status.in_(("open", "acknowledged")),
                 t.Incident.kind.in_(_METER_KINDS)))).scalars())
+            for station in {station for _, station, *_ in rows} - set(limits):
+                site, model = (await conn.execute(select(t.Station.site_id, t.Station.model).where(
+                    t.Station.id == station))).first() or (None, None)
+                limits[station] = book.for_station(station, site, model)
         fresh: dict[tuple[str, int], list[faults.Sample]] = {}
         for n, (reading_id, station, evse, at, text) in enumerate(rows, 1):
             self._last_reading = max(self._last_reading, int(reading_id))
@@ -197,11 +260,15 @@ class DiagnosticsService:
             subject = f"{station}/{evse}"
             window = self._windows.setdefault((station, evse), [])
             window.extend(s for s in samples if s.measurand in _WINDOWED and s.phase == "")
-            window[:] = [s for s in window if s.at >= window_start]
-            found = [*faults.voltage_band(subject, samples, self._t),
-                     faults.phase_imbalance(subject, samples, self._t),
-                     faults.over_temperature(subject, samples, self._t),
-                     faults.frozen_register(subject, window, self._t)]
+            th = limits[station]
+            window[:] = [s for s in window
+                         if s.at >= now - timedelta(minutes=th.frozen_minutes + 5)]
+            found = [*faults.voltage_band(subject, samples, th),
+                     faults.phase_imbalance(subject, samples, th),
+                     faults.over_temperature(subject, samples, th),
+                     faults.frozen_register(subject, window, th)]
+            if th.rated_current_a is not None:
+                found.append(faults.over_current(subject, samples, th.rated_current_a, th))
             present = [f for f in found if f is not None]
             for finding in present:
                 await self._incidents.report(station, finding)
@@ -214,32 +281,47 @@ class DiagnosticsService:
             del self._windows[gone]
         return made
 
-    async def check_stuck_sessions(self, now: datetime) -> int:
+    async def check_stuck_sessions(self, now: datetime,
+                                   limits: dict[str, faults.Thresholds] | None = None) -> int:
         """Sessions open for `stuck_hours` whose register has not risen for
         `stuck_idle_hours` (the last reading that rose, or the start)."""
+        shortest = min([faults.DEFAULTS.stuck_hours, *(th.stuck_hours for th in
+                                                       (limits or {}).values())])
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(t.ChargingSession).where(
                 t.ChargingSession.status == SessionStatus.ACTIVE.value,
-                t.ChargingSession.started_at <= now - timedelta(hours=self._t.stuck_hours)))).all()
+                t.ChargingSession.started_at <= now - timedelta(hours=shortest)))).all()
             made = 0
             for row in rows:
+                th = (limits or {}).get(row.station_id) or \
+                    await self._thresholds.for_station(row.station_id)
+                if row.started_at > now - timedelta(hours=th.stuck_hours):
+                    continue
                 last = await _last_rise(conn, int(row.id))
                 connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
                 facts = faults.SessionFacts(int(row.id), connector, row.started_at, None,
                                             Decimal(row.energy_wh), True, last)
-                finding = faults.stuck_session(facts, now, self._t)
+                finding = faults.stuck_session(facts, now, th)
                 if finding is not None:
                     await self._incidents.report(row.station_id, finding)
                     made += 1
         return made
 
-    async def _clear_lapsed(self, prefix: str, before: datetime) -> None:
+    async def _clear_lapsed(self, prefix: str, window: str, now: datetime,
+                            limits: dict[str, faults.Thresholds]) -> None:
+        """Resolve `prefix` incidents not seen again within the station's `window`."""
         async with self._engine.connect() as conn:
-            keys = list((await conn.execute(select(t.Incident.key).where(
-                t.Incident.key.startswith(prefix), t.Incident.status.in_(("open", "acknowledged")),
-                t.Incident.last_seen_at < before))).scalars())
-        for key in keys:
-            await self._incidents.clear(key, "not seen again within its window")
+            rows = (await conn.execute(select(
+                t.Incident.key, t.Incident.station_id, t.Incident.last_seen_at).where(
+                t.Incident.key.startswith(prefix),
+                t.Incident.status.in_(("open", "acknowledged"))))).all()
+        for key, station, last_seen in rows:
+            th = limits.get(station) or await self._thresholds.for_station(station)
+            if last_seen < now - getattr(th, window):
+                await self._incidents.clear(key, "not seen again within its window")
+
+
+_PING_ANSWERED = {"pong": True, "no_pong": False}
 
 
 def _about(key: str, subject: str) -> bool:
