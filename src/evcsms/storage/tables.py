@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -424,6 +425,112 @@ class ApiToken(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# -- remote diagnostics: log uploads, firmware updates, device model (migration 0008) -------
+
+
+class LogUpload(Base):
+    """A log upload asked of a station (1.6 GetDiagnostics, 2.0.1 GetLog; `id` is the 2.0.1
+    requestId) and the file it sent to evcsms's upload endpoint, kept here because nodes
+    share the database, not a disk. The upload link's token is stored as its SHA-256.
+    `content` is last so listing the other columns never reads the file."""
+
+    __tablename__ = "log_uploads"
+    __table_args__ = (Index("ix_log_uploads_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    log_type: Mapped[str] = mapped_column(String(16))  # diagnostics, security
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # domain.log_uploads.UploadState
+    error: Mapped[str | None] = mapped_column(Text)
+    station_file_name: Mapped[str | None] = mapped_column(String(255))  # from the answer
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stop_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    timeline: Mapped[list[Any]] = mapped_column(JsonType)  # [{"at", "status", "source"}]
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class FirmwareUpdate(Base):
+    """A firmware update asked of a station (`id` is the 2.0.1 requestId), tracked through
+    its FirmwareStatusNotifications to `succeeded` or `failed` (domain.firmware)."""
+
+    __tablename__ = "firmware_updates"
+    __table_args__ = (Index("ix_firmware_updates_station", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    location: Mapped[str] = mapped_column(String(512))
+    retrieve_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retries: Mapped[int | None] = mapped_column(Integer)
+    retry_interval: Mapped[int | None] = mapped_column(Integer)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # domain.firmware.UpdateState
+    station_status: Mapped[str | None] = mapped_column(String(32))  # the last one reported
+    error: Mapped[str | None] = mapped_column(Text)
+    previous_version: Mapped[str | None] = mapped_column(String(50))  # when it was asked
+    installed_version: Mapped[str | None] = mapped_column(String(50))  # reported at boot
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FirmwareUpdateEvent(Base):
+    """A firmware update's timeline: requested, the station's answer, every status it
+    reported, the boot that showed the installed version."""
+
+    __tablename__ = "firmware_update_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))  # evcsms, station
+    status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeviceVariable(Base):
+    """A station's device model (domain.device_model): one value per component, variable
+    and attribute type, from 2.0.1 NotifyReport and GetVariables/SetVariables answers, or a
+    1.6 configuration key (component "OCPP16Configuration"). Absent instance is "", absent
+    EVSE or connector 0."""
+
+    __tablename__ = "device_variables"
+    __table_args__ = (
+        UniqueConstraint("station_id", "component", "component_instance", "evse_id",
+                         "connector_id", "variable", "variable_instance", "attribute_type",
+                         name="uq_device_variables_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    component: Mapped[str] = mapped_column(String(50))
+    component_instance: Mapped[str] = mapped_column(String(50), default="")
+    evse_id: Mapped[int] = mapped_column(Integer, default=0)
+    connector_id: Mapped[int] = mapped_column(Integer, default=0)
+    variable: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str] = mapped_column(String(50), default="")
+    attribute_type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str | None] = mapped_column(Text)
+    mutability: Mapped[str | None] = mapped_column(String(16))
+    persistent: Mapped[bool | None] = mapped_column(Boolean)
+    constant: Mapped[bool | None] = mapped_column(Boolean)
+    characteristics: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    source: Mapped[str] = mapped_column(String(24))  # notify_report, get_variables, ...
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 def table_of(model: type[Base]) -> Table:
