@@ -45,6 +45,7 @@ RUN = {
     "silent_failure": lambda a: f.silent_failure(a["connector"], [_session(s) for s in a["sessions"]],
                                                  _at(a["now"])),
     "stuck_session": lambda a: f.stuck_session(_session(a["session"]), _at(a["now"])),
+    "monitoring_event": lambda a: f.monitoring_event(a["station"], a["event"])[1],
     "repeated_reboots": lambda a: f.repeated_reboots(a["station"], [_at(b) for b in a["boots"]],
                                                      _at(a["now"])),
 }
@@ -104,3 +105,11 @@ def test_probe_due(connected: bool, silent_s: int | None, due: bool) -> None:
     now = datetime.fromisoformat("2026-03-02T10:10:00+00:00")
     seen = None if silent_s is None else now - timedelta(seconds=silent_s)
     assert f.probe_due(connected, seen, now, 300) is due
+
+
+def test_monitoring_event_keys_pair_a_fault_with_its_clearing() -> None:
+    """A clearing event names the same key as the fault it clears."""
+    cases = {c["name"]: c for c in json.loads((CASES / "monitoring_event.json").read_text())["cases"]}
+    for name in ("the same variable back to false clears it", "the monitor's cleared event"):
+        key, finding = f.monitoring_event(cases[name]["args"]["station"], cases[name]["args"]["event"])
+        assert finding is None and key == cases[name]["key"]

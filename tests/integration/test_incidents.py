@@ -166,3 +166,32 @@ async def test_stuck_sessions_and_meter_anomalies(services, clock):
         StopTransaction("CP1", tx2, Decimal(900), clock.now() + timedelta(minutes=10)))
     [backwards] = await _incidents(services, kind="register_backwards")
     assert "went back" in backwards.message
+
+
+async def test_a_201_notify_event_fault_opens_an_incident_and_its_clearing_resolves_it(
+        server, services):
+    await services.stations.create("CS1", password=None)
+    async with await open_station(server, "CS1", subprotocols=("ocpp2.0.1",)) as ws:
+        boot = {"reason": "PowerUp", "chargingStation": {"vendorName": "V", "model": "M"}}
+        assert (await rpc(ws, [2, "b", "BootNotification", boot]))[2]["status"] == "Accepted"
+
+        def event(n: int, value: str) -> list[Any]:
+            return [2, f"e{n}", "NotifyEvent", {
+                "generatedAt": "2026-03-02T10:00:00Z", "seqNo": 0, "eventData": [{
+                    "eventId": n, "timestamp": "2026-03-02T10:00:00Z", "trigger": "Delta",
+                    "actualValue": value, "techCode": "RCD-6mA",
+                    "eventNotificationType": "HardWiredNotification",
+                    "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                    "variable": {"name": "Tripped"}}]}]
+
+        assert (await rpc(ws, event(1, "true")))[0] == 3
+        [incident] = await _incidents(services, kind="station_event")
+        assert incident.severity == "critical" and "RCD-6mA" in incident.message
+        assert incident.evidence["eventId"] == 1
+        await rpc(ws, event(2, "false"))
+        for _ in range(100):
+            row, notes = await services.incidents.get(incident.id)
+            if row.status == "resolved":
+                break
+            await asyncio.sleep(0.02)
+        assert row.status == "resolved" and "reports it cleared" in notes[-1].text

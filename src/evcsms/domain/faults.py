@@ -8,7 +8,7 @@ one open incident per cause per connector and resolve it when the rule stops fin
 Rules: `error_code` (1.6 ChargePointErrorCode / 2.0.1 Faulted, in plain words),
 `offline`, `flapping`, `voltage_band`, `phase_imbalance`, `over_current`,
 `over_temperature`, `frozen_register`, `failed_session`, `silent_failure`, `stuck_session`,
-`repeated_reboots`. Register going backwards and implausible jumps come from
+`repeated_reboots`, `monitoring_event` (2.0.1 NotifyEvent). Register going backwards and implausible jumps come from
 `domain.metering` anomalies (`meter_anomalies`).
 """
 
@@ -362,3 +362,71 @@ def repeated_reboots(station: str, boots: Sequence[datetime], now: datetime,
                    f"{station} booted {len(recent)} times in {t.reboot_window}",
                    "read the station's logs (log upload); update or roll back the firmware",
                    {"boots": [b.isoformat() for b in recent]})
+
+
+# 2.0.1 variables whose value "true" means the component has a problem (OCPP 2.0.1 part 2,
+# appendix 3, standardized variables), with what it means in plain words.
+PROBLEM_VARIABLES: dict[str, str] = {
+    "Problem": "reports a problem",
+    "Tripped": "has tripped (breaker or RCD)",
+    "Overload": "is overloaded",
+    "Fallback": "runs in fallback mode",
+    "Impaired": "is impaired",
+    "Fault": "reports a fault",
+}
+_TRUE = {"true", "1", "on", "yes"}
+
+
+def _event_subject(station: str, event: dict[str, Any]) -> str:
+    evse = (event.get("component") or {}).get("evse") or {}
+    if "id" not in evse:
+        return f"{station}/0"
+    return f"{station}/{evse['id']}/{evse.get('connectorId', 0)}"
+
+
+def _event_names(event: dict[str, Any]) -> tuple[str, str]:
+    component, variable = event.get("component") or {}, event.get("variable") or {}
+    names = []
+    for part in (component, variable):
+        name = str(part.get("name", "?"))
+        names.append(f"{name}[{part['instance']}]" if part.get("instance") else name)
+    return names[0], names[1]
+
+
+def monitoring_event(station: str, event: dict[str, Any]) -> tuple[str, Finding | None]:
+    """One 2.0.1 NotifyEvent eventData element: the incident key it is about, and a finding
+    when it reports a fault (None: it reports the fault cleared, or nothing wrong).
+
+    Faults: a monitor that alerts (trigger Alerting, not `cleared`); a problem variable
+    (`PROBLEM_VARIABLES`) turning true; a component's AvailabilityState turning Faulted.
+    A Delta or Alerting event with `cleared` true, or the same variable turning false /
+    another state, clears it. Periodic reports are never faults."""
+    subject = _event_subject(station, event)
+    component, variable = _event_names(event)
+    key = f"event:{subject}:{component}.{variable}"
+    trigger = event.get("trigger")
+    value = str(event.get("actualValue", ""))
+    base = str((event.get("variable") or {}).get("name", ""))
+    if trigger == "Periodic" or event.get("cleared") is True:
+        return key, None
+    if base in PROBLEM_VARIABLES:
+        if value.strip().lower() not in _TRUE:
+            return key, None
+        words, severity = f"{component} {PROBLEM_VARIABLES[base]}", Severity.CRITICAL
+    elif base == "AvailabilityState":
+        if value != "Faulted":
+            return key, None
+        words, severity = f"{component} is Faulted", Severity.CRITICAL
+    elif trigger == "Alerting":
+        words, severity = f"{component}.{variable} is {value or '?'} (a monitor alerted)", \
+            Severity.WARNING
+    else:
+        return key, None
+    detail = "".join(f", {label} {event[field]}" for label, field in
+                     (("tech code", "techCode"), ("info", "techInfo")) if event.get(field))
+    return key, Finding(
+        "station_event", severity, key, f"{subject}: {words}{detail}",
+        "read the station's logs (log upload); reset it if the fault stays",
+        {k: event[k] for k in ("eventId", "timestamp", "trigger", "actualValue", "techCode",
+                               "techInfo", "eventNotificationType", "component", "variable")
+         if k in event})

@@ -6,6 +6,7 @@ Event-driven (bus subscriptions), so detection costs nothing on the OCPP answer 
 - a disconnect -> `flapping` (disconnects in the window, from the status history);
   a connect clears the station's offline incident;
 - a boot -> `repeated_reboots` (boots in the window);
+- a 2.0.1 NotifyEvent -> `monitoring_event` per event: opens, or clears what it clears;
 - a session end -> `failed_session` and `silent_failure` on its connector.
 A sweep every `sweep_interval` seconds finds stations that are `offline`: disconnected for
 longer than `offline_grace`, or connected but silent for `probe_after` heartbeat intervals
@@ -63,12 +64,16 @@ class DiagnosticsService:
         self._subs: list[Any] = []
         self._last_reading = 0  # meter_readings.id already checked
         self._windows: dict[tuple[str, int], list[faults.Sample]] = {}  # register and power
+        # Often enough that a silent station is pinged and found offline well within
+        # `heartbeat_misses` intervals, however short the interval is set.
+        sweep_interval = min(sweep_interval, max(5.0, heartbeat_interval / 4))
         self._loop = Periodic("diagnostics-sweep", sweep_interval, self.sweep)
 
     async def start(self) -> None:
         for subject, handler in (("events.station.status", self._on_status),
                                  ("events.station.connection", self._on_connection),
                                  ("events.station.boot", self._on_boot),
+                                 ("events.station.notify_event", self._on_notify_event),
                                  ("events.session.ended", self._on_session_ended)):
             self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
         self._loop.start()
@@ -124,6 +129,15 @@ class DiagnosticsService:
         finding = faults.repeated_reboots(station, boots, now, th)
         if finding is not None:
             await self._incidents.report(station, finding)
+
+    async def _on_notify_event(self, m: dict[str, Any]) -> None:
+        station = m["station_id"]
+        for event in m["events"]:
+            key, finding = faults.monitoring_event(station, event)
+            if finding is None:
+                await self._incidents.clear(key, f"{station} reports it cleared")
+            else:
+                await self._incidents.report(station, finding)
 
     async def _on_session_ended(self, m: dict[str, Any]) -> None:
         now = self._clock.now()

@@ -219,6 +219,12 @@ class StationService:
 
         await self._writer.submit(op, kind)
 
+    async def notify_event(self, station_id: str, at: datetime, payload: dict[str, Any]) -> None:
+        """Keep a 2.0.1 NotifyEvent frame, and tell diagnostics its events."""
+        await self.record_event(station_id, "notify_event", at, payload)
+        await self._bus.publish("events.station.notify_event",
+                                {"station_id": station_id, "events": payload.get("eventData", [])})
+
     async def set_connected(self, station_id: str, connected: bool, node: str) -> None:
         now = self._clock.now()
 
