@@ -121,3 +121,7 @@ cli.add_command(price)
 from evcsms.cli import tariffs as tariff_commands  # noqa: E402
 
 tariff_commands.register(cli)
+
+from evcsms.cli import diagnostics as diagnostics_commands  # noqa: E402
+
+diagnostics_commands.register(cli)

@@ -25,8 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
+
+from evcsms.domain.money import show
 
 
 class PortState(StrEnum):
@@ -76,6 +79,16 @@ class Uptime:
         if self.period_minutes == 0:
             return Fraction(100)
         return (self.period_minutes - self.counted_outage_minutes) * 100 / self.period_minutes
+
+    def figures(self) -> dict[str, Decimal]:
+        """As reports show it: the percentage rounded half-up to 4 places, minutes exact
+        to 4 places."""
+        percent = self.percent
+        return {"percent": (Decimal(percent.numerator) / Decimal(percent.denominator)).quantize(
+                    Decimal("0.0001"), rounding=ROUND_HALF_UP),
+                "period_minutes": show(self.period_minutes, 4),
+                "outage_minutes": show(self.outage_minutes, 4),
+                "excluded_minutes": show(self.excluded_minutes, 4)}
 
 
 def port_uptime(start: datetime, end: datetime, history: Sequence[Change],

@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -16,7 +14,6 @@ from pydantic import BaseModel, Field
 from evcsms.api.deps import Operator, Paging, ServicesDep, require_operator
 from evcsms.api.routes.tariffs import exact
 from evcsms.api.schemas import Page, UtcDatetime
-from evcsms.domain.money import show
 from evcsms.domain.tariffs import iso_utc
 from evcsms.domain.uptime import EXCLUDED_REASONS, Uptime
 from evcsms.services.incidents import fleet_health
@@ -125,15 +122,8 @@ class ExclusionIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-def _percent(value: Fraction) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
-        Decimal("0.0001"), rounding=ROUND_HALF_UP)
-
-
 def _uptime_json(u: Uptime) -> dict[str, Any]:
-    return {"percent": _percent(u.percent), "period_minutes": show(u.period_minutes, 4),
-            "outage_minutes": show(u.outage_minutes, 4),
-            "excluded_minutes": show(u.excluded_minutes, 4)}
+    return dict(u.figures())
 
 
 @uptime_router.post("/exclusions", status_code=201,
