@@ -184,7 +184,43 @@ def test_simulate_command_wires_options(monkeypatch: pytest.MonkeyPatch) -> None
         "seed": 9,
         "progress": False,
         "stats": seen["stats"],
+        "faults": None,
     }
+
+
+def test_simulate_command_builds_a_fault_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evcsms.simulator.faults import Fault, PlannedFault
+    from evcsms.simulator.fleet import FaultPlan, RandomFaults
+
+    seen: dict[str, Any] = {}
+
+    async def fake_run_fleet(url: str, stations: int, version: str, **kw: Any) -> FleetStats:
+        seen.update(kw)
+        return kw["stats"]
+
+    monkeypatch.setattr(cli_module, "run_fleet", fake_run_fleet)
+    args = ["--stations", "2", "--duration", "1", "--quiet"]
+    planned = ["--inject", "offline:SIM0002@5+60", "--inject", "voltage_low:SIM0001/2,volts=190"]
+    result = CliRunner().invoke(cli_module.simulate, args + planned)
+    assert result.exit_code == 0, result.output
+    plan = seen["faults"]
+    assert isinstance(plan, FaultPlan)
+    assert list(plan.faults) == [
+        PlannedFault(Fault.OFFLINE, "SIM0002", None, 5.0, 60.0),
+        PlannedFault(Fault.VOLTAGE_LOW, "SIM0001", 2, params={"volts": "190"}),
+    ]
+    result = CliRunner().invoke(cli_module.simulate, [*args, "--fault-every", "30"])
+    assert result.exit_code == 0, result.output
+    assert isinstance(seen["faults"], RandomFaults) and seen["faults"].every == 30.0
+    both = CliRunner().invoke(cli_module.simulate, [*args, *planned, "--fault-every", "30"])
+    assert both.exit_code == 0 and len(seen["faults"].schedules) == 2
+    for bad, why in (
+        ("offline:SIM0009", "no such station in the fleet: SIM0009"),
+        ("melted:SIM0001", "unknown fault 'melted'"),
+        ("voltage_low:SIM0001,amps=3", "unknown parameter amps"),
+    ):
+        result = CliRunner().invoke(cli_module.simulate, [*args, "--inject", bad])
+        assert result.exit_code == 2 and why in result.output, result.output
 
 
 @pytest.mark.slow

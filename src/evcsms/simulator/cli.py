@@ -5,14 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 
 import click
 from rich.console import Console
 
-from evcsms.simulator.fleet import run_fleet, stats_table
+from evcsms.simulator.client import station_ids
+from evcsms.simulator.faults import PlannedFault, parse_planned
+from evcsms.simulator.fleet import FaultPlan, FaultSchedule, RandomFaults, run_fleet, stats_table
+from evcsms.simulator.station import VirtualStation
 from evcsms.simulator.stats import FleetStats
 
 __all__ = ["simulate"]
+
+
+def _planned(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> list[PlannedFault]:
+    try:
+        return [parse_planned(v) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("simulate")
@@ -60,6 +73,28 @@ __all__ = ["simulate"]
     help="Probability that an idle connector faults instead of starting a session.",
 )
 @click.option(
+    "--inject",
+    "planned",
+    multiple=True,
+    callback=_planned,
+    metavar="KIND:STATION[/CONN][@AT[+HOLD]][,k=v]",
+    help="Inject a fault, e.g. voltage_low:SIM0001 or offline:SIM0002@10+120 (at 10 s, "
+    "cleared 120 s later); repeatable. Kinds: docs/fault-injection.md.",
+)
+@click.option(
+    "--fault-every",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="Also inject one random fault on a random station every SECONDS.",
+)
+@click.option(
+    "--fault-hold",
+    type=click.FloatRange(min=0.0),
+    default=120.0,
+    show_default=True,
+    help="Seconds a random fault lasts (longer where detection needs it).",
+)
+@click.option(
     "--seed", type=int, default=1, show_default=True, help="Random seed (runs are reproducible)."
 )
 @click.option("--quiet", is_flag=True, help="No live display, only the final summary.")
@@ -72,13 +107,18 @@ def simulate(
     id_prefix: str,
     meter_interval: float,
     faults: float,
+    planned: list[PlannedFault],
+    fault_every: float | None,
+    fault_hold: float,
     seed: int,
     quiet: bool,
 ) -> None:
-    """Simulate charging stations: boot, heartbeats, charging sessions with meter values."""
+    """Simulate charging stations: boot, heartbeats, charging sessions with meter values,
+    and injected faults."""
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    schedule = _schedule(planned, fault_every, fault_hold, seed, station_ids(id_prefix, stations))
     stats = FleetStats()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
@@ -94,6 +134,39 @@ def simulate(
                 seed=seed,
                 progress=not quiet,
                 stats=stats,
+                faults=schedule,
             )
         )
     Console().print(stats_table(stats, stations, title="simulation summary"))
+
+
+class _Both:
+    """A plan and a random schedule side by side."""
+
+    def __init__(self, *schedules: FaultSchedule) -> None:
+        self.schedules = schedules
+
+    async def run(self, fleet: Sequence[VirtualStation]) -> None:
+        await asyncio.gather(*(s.run(fleet) for s in self.schedules))
+
+
+def _schedule(
+    planned: list[PlannedFault],
+    every: float | None,
+    hold: float,
+    seed: int,
+    ids: list[str],
+) -> FaultSchedule | None:
+    schedules: list[FaultSchedule] = []
+    if planned:
+        plan = FaultPlan(planned, report=click.echo)
+        try:
+            plan.check(ids)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--inject") from None
+        schedules.append(plan)
+    if every is not None:
+        schedules.append(RandomFaults(every=every, hold=hold, seed=seed, report=click.echo))
+    if len(schedules) > 1:
+        return _Both(*schedules)
+    return schedules[0] if schedules else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from evcsms.simulator.client import JsonObject
+from evcsms.simulator.faults import Fault, Injection, MeterEffects
 from evcsms.simulator.messages import RFID_CARD, Clock, Dialect, Session, iso
 from evcsms.simulator.meter import MeterSample, new_profile, sample
 from evcsms.simulator.stats import FleetStats
@@ -31,6 +32,7 @@ class SessionPattern:
     idle_seconds: tuple[float, float] = (10.0, 120.0)
     fault_seconds: tuple[float, float] = (5.0, 30.0)
     auto_start: bool = True
+    phases: tuple[int, ...] = (1, 3)  # a car charges on one of these (7.4 kW 1-ph, 11 kW 3-ph)
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,35 @@ class PlugIn:
     remote: bool = False
     remote_start_id: int | None = None
     token_type: str = RFID_CARD
+    phases: int | None = None  # None: as the session pattern picks
+    finished: asyncio.Event | None = field(default=None, compare=False)  # set when the visit ends
+
+    def release(self) -> None:
+        if self.finished is not None:
+            self.finished.set()
+
+
+_METER_FAULTS = frozenset(
+    {
+        Fault.VOLTAGE_LOW,
+        Fault.VOLTAGE_HIGH,
+        Fault.PHASE_IMBALANCE,
+        Fault.OVER_CURRENT,
+        Fault.OVER_TEMPERATURE,
+        Fault.FROZEN_REGISTER,
+    }
+)
+_FAILING = (Fault.STUCK_SESSION, Fault.FAILED_SESSION, Fault.SILENT_FAILURE)
 
 
 @dataclass
 class Connector:
-    """State of one connector. The energy register only ever grows."""
+    """State of one connector. The energy register only grows, unless a fault says otherwise.
+
+    ``faults`` are the injected faults acting on this connector (see `simulator.faults`);
+    ``steps`` the one-shot register faults not yet applied, ``stepped`` those applied in
+    the running session (reported when it ends).
+    """
 
     connector_id: int
     register_wh: float = 0.0
@@ -58,6 +84,11 @@ class Connector:
     power_w: float = 0.0
     phases: int = 3
     stop_reason: str = "EVDisconnected"
+    faults: dict[Fault, Injection] = field(default_factory=dict)
+    steps: list[Injection] = field(default_factory=list)
+    stepped: list[Injection] = field(default_factory=list)
+    recovering: list[Injection] = field(default_factory=list)  # cleared: mark the next sample
+    end_after: int | None = None  # samples left before a register fault ends the session
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -78,6 +109,33 @@ class Connector:
     def request_stop(self, reason: str) -> None:
         self.stop_reason = reason
         self.stop_requested.set()
+
+    @property
+    def fault_code(self) -> str | None:
+        """The error code of an injected connector fault (None: no such fault)."""
+        inj = self.faults.get(Fault.CONNECTOR_FAULT)
+        return inj.text("code") if inj is not None else None
+
+    @property
+    def effects(self) -> MeterEffects:
+        return MeterEffects.of(i for f, i in self.faults.items() if f in _METER_FAULTS)
+
+    @property
+    def failing(self) -> Injection | None:
+        """The session fault in force: stuck, or failed (short, empty) sessions."""
+        return next((self.faults[f] for f in _FAILING if f in self.faults), None)
+
+    @property
+    def holding(self) -> bool:
+        """A fault that keeps the running session open (so its symptom keeps showing)."""
+        return Fault.STUCK_SESSION in self.faults or any(f in _METER_FAULTS for f in self.faults)
+
+    def resting(self) -> tuple[str, str]:
+        """Status and error code of the connector when no session runs."""
+        code = self.fault_code
+        if code is not None:
+            return "Faulted", code
+        return ("Available" if self.operative else "Unavailable"), "NoError"
 
 
 class StationLink(Protocol):
@@ -124,7 +182,10 @@ class ConnectorRunner:
         self.link = link
 
     def reading(self) -> MeterSample:
-        return sample(self.conn.register_wh, self.conn.power_w, self.conn.phases, self.link.rng)
+        c = self.conn
+        s = sample(c.register_wh, c.power_w, c.phases, self.link.rng)
+        effects = c.effects
+        return effects.apply(s, c.phases) if effects.any else s
 
     async def run(self) -> None:
         while not self.link.stopping:
@@ -148,7 +209,55 @@ class ConnectorRunner:
         """After ChangeAvailability: reflect ``operative`` if the connector is idle."""
         c = self.conn
         if c.idle.is_set() and c.status in ("Available", "Unavailable"):
-            await self.set_status("Available" if c.operative else "Unavailable")
+            await self.set_status(*c.resting())
+
+    # -- injected faults (called by the station, which keeps ``conn.faults``) ------------------
+
+    async def enter_fault(self, inj: Injection, event_id: int) -> None:
+        """Report the injected connector fault (``conn.faults`` already has it): a running
+        session ends first (reason Other), then Faulted with the error code."""
+        c, link = self.conn, self.link
+        c.wake.set()  # an idle wait must not start a session now
+        if not c.idle.is_set():
+            c.request_stop("Other")
+            await c.idle.wait()  # the visit ends with the connector's resting status: Faulted
+            if c.status != "Faulted":
+                await self.set_status(*c.resting())
+        else:
+            await self.set_status(*c.resting(), force=True)
+        inj.mark("status")
+        problem = link.dialect.problem(
+            c.connector_id, inj.text("code"), True, event_id, iso(link.now())
+        )
+        if problem is not None:
+            await link.send(*problem)
+
+    async def leave_fault(self, inj: Injection, event_id: int) -> None:
+        """The connector fault was cleared (``conn.faults`` no longer has it): back to rest."""
+        c, link = self.conn, self.link
+        if c.idle.is_set() and c.status == "Faulted":
+            await self.set_status(*c.resting())
+        problem = link.dialect.problem(
+            c.connector_id, inj.text("code"), False, event_id, iso(link.now())
+        )
+        if problem is not None:
+            await link.send(*problem)
+        inj.mark("cleared")
+        c.wake.set()
+
+    async def visit(self, id_tag: str, *, phases: int | None = None) -> bool:
+        """Start a session here (a driver plugs in) and wait until the visit is over; False
+        if the connector is not free."""
+        c = self.conn
+        if not c.free or not self.link.accepting_sessions:
+            return False
+        done = asyncio.Event()
+        c.pending_start = PlugIn(id_tag, phases=phases, finished=done)
+        c.wake.set()
+        await done.wait()
+        return True
+
+    # -- the visit cycle ------------------------------------------------------------------------
 
     async def _next_plug_in(self) -> PlugIn | None:
         c, link = self.conn, self.link
@@ -163,7 +272,12 @@ class ConnectorRunner:
                 return None
         if c.pending_start is not None:
             plug, c.pending_start = c.pending_start, None
-            return plug if link.accepting_sessions else None
+            if link.accepting_sessions and c.fault_code is None:
+                return plug
+            plug.release()
+            return None
+        if c.status != "Available":  # a fault arrived while waiting
+            return None
         if link.rng.random() < link.fault_probability:
             await self._fault()
             return None
@@ -175,7 +289,7 @@ class ConnectorRunner:
         await self.set_status("Faulted", link.rng.choice(FAULT_CODES_16))
         await wait_event(c.wake, link.rng.uniform(*link.pattern.fault_seconds))
         c.wake.clear()
-        await self.set_status("Available" if c.operative else "Unavailable")
+        await self.set_status(*c.resting())
 
     async def charge(self, plug: PlugIn) -> None:
         """One visit: Preparing, authorize, transaction with meter values, stop, Available."""
@@ -183,26 +297,38 @@ class ConnectorRunner:
         c.idle.clear()
         c.stop_requested.clear()
         c.stop_reason = "EVDisconnected"
+        failing = c.failing  # the car this visit: does it draw energy?
         try:
             await self.set_status("Preparing")
-            session = await self._begin(plug)
+            session = await self._begin(plug, "Charging" if failing is None else "SuspendedEV")
             if session is not None:
-                await self._meter_loop(session)
+                if failing is not None:
+                    failing.mark("start")
+                if failing is None or failing.fault is Fault.STUCK_SESSION:
+                    await self._meter_loop(session)
+                else:
+                    await self._fail(session, failing)
                 await self._end(session)
+                for inj in [*c.stepped, *([failing] if failing is not None else [])]:
+                    inj.mark("session_end")
                 await self.set_status("Finishing")
-            await self.set_status("Available" if c.operative else "Unavailable")
+            await self.set_status(*c.resting())
         finally:
             c.session = None
             c.power_w = 0.0
+            c.stepped.clear()
+            c.end_after = None
             c.idle.set()
+            plug.release()
 
-    async def _begin(self, plug: PlugIn) -> Session | None:
+    async def _begin(self, plug: PlugIn, charging: str = "Charging") -> Session | None:
         c, link, d = self.conn, self.link, self.link.dialect
         if not plug.remote or link.authorize_remote:
             resp = await link.send(*d.authorize(plug.id_tag, plug.token_type))
             if resp is None or d.auth_status(resp) != "Accepted" or c.stop_requested.is_set():
                 return None
-        profile = new_profile(link.rng, link.pattern.session_seconds, link.meter_interval)
+        phases = (plug.phases,) if plug.phases is not None else link.pattern.phases
+        profile = new_profile(link.rng, link.pattern.session_seconds, link.meter_interval, phases)
         c.phases = profile.phases
         s = Session(
             c.connector_id,
@@ -226,21 +352,68 @@ class ConnectorRunner:
                 await link.send(*d.end(s, self.reading(), iso(link.now())))
             return None
         link.stats.sessions_started += 1
-        await self.set_status("Charging")
+        await self.set_status(charging)
         return s
+
+    def _more_samples(self, k: int, s: Session) -> bool:
+        c = self.conn
+        if c.end_after is not None:
+            return c.end_after > 0
+        return k < s.profile.total_samples or c.holding or bool(c.steps)
 
     async def _meter_loop(self, s: Session) -> None:
         c, link = self.conn, self.link
-        for k in range(s.profile.total_samples):
+        k = 0
+        while self._more_samples(k, s):
             interval = link.meter_interval
             if await wait_event(c.stop_requested, interval):
                 break
-            c.power_w = s.profile.power_at(k, link.rng)
+            stuck = Fault.STUCK_SESSION in c.faults
+            if stuck:
+                c.power_w = 0.0
+            elif k < s.profile.total_samples:
+                c.power_w = s.profile.power_at(k, link.rng)
+            else:
+                c.power_w = s.profile.steady(link.rng)
             delta_wh = c.power_w * interval * link.time_scale / 3600.0
-            c.register_wh += delta_wh
-            link.stats.energy_wh += delta_wh
+            if not c.effects.frozen:
+                c.register_wh += delta_wh
+                link.stats.energy_wh += delta_wh
+            stepped = self._take_steps()
             await link.send(*link.dialect.update(s, self.reading(), iso(link.now())))
+            for f, inj in c.faults.items():
+                if f in _METER_FAULTS or f is Fault.STUCK_SESSION:
+                    inj.mark("sample")
+            for inj in stepped:
+                inj.mark("sample")
+            for inj in c.recovering:
+                inj.mark("cleared")
+            c.recovering.clear()
+            if c.end_after is not None and not stepped:
+                c.end_after -= 1
+            k += 1
         s.stop_reason = c.stop_reason if c.stop_requested.is_set() else "EVDisconnected"
+
+    def _take_steps(self) -> list[Injection]:
+        """Apply pending one-shot register faults: the register goes back or jumps."""
+        c = self.conn
+        taken, c.steps = c.steps, []
+        for inj in taken:
+            wh = inj.number("wh")
+            if inj.fault is Fault.REGISTER_BACKWARDS:
+                c.register_wh = max(0.0, c.register_wh - wh)
+            else:
+                c.register_wh += wh
+            c.end_after = max(c.end_after or 0, inj.count("samples"))
+            c.stepped.append(inj)
+        return taken
+
+    async def _fail(self, s: Session, failing: Injection) -> None:
+        """A session in which the car draws nothing, ended after the fault's ``seconds``."""
+        c = self.conn
+        c.power_w = 0.0
+        stopped = await wait_event(c.stop_requested, failing.number("seconds"))
+        s.stop_reason = c.stop_reason if stopped else "EVDisconnected"
 
     async def _end(self, s: Session) -> None:
         self.conn.power_w = 0.0

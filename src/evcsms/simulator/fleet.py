@@ -1,4 +1,6 @@
-"""Run a fleet of virtual stations against a CSMS, optionally with a Rich live display."""
+"""Run a fleet of virtual stations against a CSMS, optionally with a Rich live display and
+a fault schedule (`FaultPlan`: given faults at given times; `RandomFaults`: one random fault
+every so often, cleared after a while)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -14,10 +19,21 @@ from rich.table import Table
 
 from evcsms.simulator.client import station_ids
 from evcsms.simulator.connector import SessionPattern
+from evcsms.simulator.faults import FAULTS, Fault, Injection, PlannedFault
 from evcsms.simulator.station import VirtualStation
 from evcsms.simulator.stats import FleetStats
 
-__all__ = ["FleetStats", "build_fleet", "run_fleet", "stats_table", "station_ids"]
+__all__ = [
+    "FaultPlan",
+    "FaultSchedule",
+    "FleetStats",
+    "RandomFaults",
+    "build_fleet",
+    "run_fleet",
+    "run_stations",
+    "stats_table",
+    "station_ids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +87,7 @@ def stats_table(stats: FleetStats, stations: int, title: str = "evcsms simulator
         ("messages sent", str(stats.messages_sent)),
         ("errors (CALLERROR, timeouts, connects)", str(stats.errors)),
         ("reconnects / faults", f"{stats.reconnects} / {stats.faults}"),
+        ("injected faults active / total", f"{stats.faults_active} / {stats.faults_injected}"),
         ("energy delivered", f"{stats.energy_kwh:,.2f} kWh"),
     ]
     for name, value in rows:
@@ -114,11 +131,13 @@ async def run_fleet(
     pattern: SessionPattern | None = None,
     time_scale: float = 1.0,
     stats: FleetStats | None = None,
+    faults: FaultSchedule | None = None,
 ) -> FleetStats:
     """Run ``stations`` virtual stations for ``duration`` seconds (None: until cancelled).
 
     Stations are named ``f"{id_prefix}{i:04d}"`` from 1 and connect staggered. On the end
-    (or cancellation) open sessions are stopped cleanly. Pass ``stats`` to watch live counters.
+    (or cancellation) open sessions are stopped cleanly. Pass ``stats`` to watch live counters
+    and ``faults`` (`FaultPlan`, `RandomFaults`) to inject faults while it runs.
     """
     stats = stats if stats is not None else FleetStats()
     fleet = build_fleet(
@@ -136,22 +155,165 @@ async def run_fleet(
         pattern=pattern,
         time_scale=time_scale,
     )
-    stagger = min(0.05, MAX_STAGGER_TOTAL / max(1, stations))
+    await run_stations(fleet, duration=duration, stats=stats, progress=progress, faults=faults)
+    return stats
+
+
+async def run_stations(
+    fleet: Sequence[VirtualStation],
+    *,
+    duration: float | None,
+    stats: FleetStats,
+    progress: bool = True,
+    faults: FaultSchedule | None = None,
+) -> None:
+    """Run built stations (connecting staggered) and the fault schedule for ``duration``
+    seconds (None: until cancelled), then stop them cleanly."""
+    stagger = min(0.05, MAX_STAGGER_TOTAL / max(1, len(fleet)))
     tasks = [
         asyncio.create_task(_staggered(st, i * stagger), name=f"fleet-{st.station_id}")
         for i, st in enumerate(fleet)
     ]
+    if faults is not None:
+        tasks.append(asyncio.create_task(faults.run(fleet), name="fleet-faults"))
     try:
-        with _display(stats, stations, progress):
+        with _display(stats, len(fleet), progress):
             if duration is None:
                 await asyncio.Event().wait()
             else:
                 await asyncio.sleep(duration)
     finally:
+        if faults is not None:
+            tasks[-1].cancel()
         await asyncio.gather(*(st.stop() for st in fleet), return_exceptions=True)
         for task in tasks:
             task.cancel()
         for result in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(result, Exception):
-                log.error("station task failed: %r", result)
-    return stats
+                log.error("fleet task failed: %r", result)
+
+
+# -- fault schedules ----------------------------------------------------------------------------
+
+
+class FaultSchedule(Protocol):
+    """Injects and clears faults on a running fleet (a task of `run_stations`)."""
+
+    async def run(self, fleet: Sequence[VirtualStation]) -> None: ...
+
+
+Report = Callable[[str], None]
+
+
+def describe(inj: Injection, verb: str) -> str:
+    """One line for an operator: when, what, where, and what evcsms should make of it."""
+    spec = inj.spec
+    where = inj.station_id if inj.connector == 0 else f"{inj.station_id}/{inj.connector}"
+    line = f"{time.strftime('%H:%M:%S')} {verb} {inj.fault.value} on {where}"
+    if verb == "injected":
+        line += f" -> expect a {spec.incident} incident ({spec.detection})"
+    return line
+
+
+@dataclass
+class FaultPlan:
+    """The given faults, each injected ``at`` s after the fleet starts (once its station is
+    online) and cleared ``hold`` s later (never if None)."""
+
+    faults: Sequence[PlannedFault]
+    report: Report | None = None
+
+    def check(self, station_ids: Sequence[str]) -> None:
+        """Raise ValueError if a planned fault names a station that is not in the fleet."""
+        unknown = sorted({p.station_id for p in self.faults} - set(station_ids))
+        if unknown:
+            raise ValueError(f"no such station in the fleet: {', '.join(unknown)}")
+
+    async def run(self, fleet: Sequence[VirtualStation]) -> None:
+        by_id = {st.station_id: st for st in fleet}
+        self.check(list(by_id))
+        await asyncio.gather(*(self._one(by_id[p.station_id], p) for p in self.faults))
+
+    async def _one(self, station: VirtualStation, planned: PlannedFault) -> None:
+        await asyncio.sleep(planned.at)
+        await station.wait_online()
+        inj = station.inject(planned.fault, planned.connector, **planned.params)
+        if self.report is not None:
+            self.report(describe(inj, "injected"))
+        if planned.hold is None:
+            return
+        await asyncio.sleep(planned.hold)
+        if station.clear_fault(inj.fault, inj.connector) is not None and self.report is not None:
+            self.report(describe(inj, "cleared"))
+
+
+# Faults whose incident needs time by design: hold them at least this long (seconds).
+MIN_HOLD: dict[Fault, float] = {
+    Fault.OFFLINE: 100.0,  # 60 s grace + a 30 s sweep
+    Fault.FROZEN_REGISTER: 11 * 60.0,  # 10 min frozen + a sweep
+    Fault.VOLTAGE_LOW: 45.0,  # a sample and a 30 s sweep
+    Fault.VOLTAGE_HIGH: 45.0,
+    Fault.PHASE_IMBALANCE: 45.0,
+    Fault.OVER_CURRENT: 45.0,
+    Fault.OVER_TEMPERATURE: 45.0,
+}
+# Not picked at random: a stuck session needs 24 h, and over_current a rating the CSMS knows.
+RANDOM_KINDS = tuple(f for f in Fault if f not in (Fault.STUCK_SESSION, Fault.OVER_CURRENT))
+
+
+@dataclass
+class RandomFaults:
+    """Every ``every`` s, one random fault class on a random online station without an
+    injected fault, cleared after ``hold`` s (longer where detection needs it: `MIN_HOLD`,
+    and a hung station is held past 2 of its heartbeat intervals)."""
+
+    every: float = 60.0
+    hold: float = 120.0
+    kinds: Sequence[Fault] = RANDOM_KINDS
+    seed: int = 0
+    report: Report | None = None
+    injected: list[Injection] = field(default_factory=list)
+    _rng: random.Random = field(init=False, repr=False)
+    _clears: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not crypto
+
+    def hold_for(self, fault: Fault, station: VirtualStation) -> float:
+        hold = max(self.hold, MIN_HOLD.get(fault, 0.0))
+        if fault is Fault.HUNG:
+            hold = max(hold, 2 * station.heartbeat_interval + 40.0)
+        return hold
+
+    async def run(self, fleet: Sequence[VirtualStation]) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.every)
+                self.inject_one(fleet)
+        finally:
+            for task in self._clears:
+                task.cancel()
+
+    def inject_one(self, fleet: Sequence[VirtualStation]) -> Injection | None:
+        """Inject one random fault now (None: every station is busy with one or offline)."""
+        idle = [st for st in fleet if st.booted and not st.active_faults]
+        if not idle or not self.kinds:
+            return None
+        station = self._rng.choice(idle)
+        fault = self._rng.choice(list(self.kinds))
+        connector = None
+        if FAULTS[fault].scope == "connector":
+            connector = self._rng.randint(1, len(station.connectors))
+        inj = station.inject(fault, connector)
+        self.injected.append(inj)
+        if self.report is not None:
+            self.report(describe(inj, "injected"))
+        task = asyncio.create_task(self._clear_later(station, inj))
+        self._clears.add(task)
+        task.add_done_callback(self._clears.discard)
+        return inj
+
+    async def _clear_later(self, station: VirtualStation, inj: Injection) -> None:
+        await asyncio.sleep(self.hold_for(inj.fault, station))
+        if station.clear_fault(inj.fault, inj.connector) is not None and self.report is not None:
+            self.report(describe(inj, "cleared"))

@@ -27,6 +27,8 @@ _ENDED_201 = {
     "SoftReset": ("ResetCommand", "ImmediateReset"),
     "UnlockCommand": ("UnlockCommand", "Other"),
     "DeAuthorized": ("Deauthorized", "DeAuthorized"),
+    "Reboot": ("AbnormalCondition", "Reboot"),
+    "PowerLoss": ("AbnormalCondition", "PowerLoss"),
 }
 
 
@@ -71,6 +73,12 @@ class Dialect(Protocol):
     def update(self, s: Session, m: MeterSample, ts: str, *, trigger: bool = False) -> Message: ...
     def end(self, s: Session, m: MeterSample, ts: str) -> Message: ...
     def idle_meter(self, connector_id: int, m: MeterSample, ts: str) -> Message: ...
+    def problem(
+        self, connector_id: int, code: str, active: bool, event_id: int, ts: str
+    ) -> Message | None: ...
+    def temperature_alert(
+        self, connector_id: int, celsius: float, active: bool, event_id: int, ts: str
+    ) -> Message | None: ...
 
 
 class V16:
@@ -151,6 +159,16 @@ class V16:
             "connectorId": connector_id,
             "meterValue": [{"timestamp": ts, "sampledValue": values}],
         }
+
+    def problem(
+        self, connector_id: int, code: str, active: bool, event_id: int, ts: str
+    ) -> Message | None:
+        return None  # 1.6 carries the error code in the StatusNotification itself
+
+    def temperature_alert(
+        self, connector_id: int, celsius: float, active: bool, event_id: int, ts: str
+    ) -> Message | None:
+        return None  # 1.6 reports Temperature as a meter value
 
 
 class V201:
@@ -245,6 +263,37 @@ class V201:
             "evseId": connector_id,
             "meterValue": [{"timestamp": ts, "sampledValue": values}],
         }
+
+    def problem(
+        self, connector_id: int, code: str, active: bool, event_id: int, ts: str
+    ) -> Message | None:
+        """NotifyEvent: the Problem variable of a connector (or of the station, id 0)."""
+        event = _event(connector_id, "Problem", "true" if active else "false", event_id, ts)
+        event.update(trigger="Delta", techCode=code[:50], cleared=not active)
+        return "NotifyEvent", {"generatedAt": ts, "seqNo": 0, "eventData": [event]}
+
+    def temperature_alert(
+        self, connector_id: int, celsius: float, active: bool, event_id: int, ts: str
+    ) -> Message | None:
+        """NotifyEvent: a temperature monitor alerting (2.0.1 has no Temperature measurand)."""
+        event = _event(connector_id, "Temperature", f"{celsius:.1f}", event_id, ts)
+        event.update(trigger="Alerting", cleared=not active)
+        event["eventNotificationType"] = "PreconfiguredMonitor"
+        return "NotifyEvent", {"generatedAt": ts, "seqNo": 0, "eventData": [event]}
+
+
+def _event(connector_id: int, variable: str, value: str, event_id: int, ts: str) -> JsonObject:
+    component: JsonObject = {"name": "ChargingStation"}
+    if connector_id > 0:
+        component = {"name": "Connector", "evse": {"id": connector_id, "connectorId": 1}}
+    return {
+        "eventId": event_id,
+        "timestamp": ts,
+        "actualValue": value,
+        "eventNotificationType": "HardWiredNotification",
+        "component": component,
+        "variable": {"name": variable},
+    }
 
 
 def dialect_for(ocpp_version: str) -> Dialect:

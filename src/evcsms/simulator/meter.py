@@ -19,6 +19,7 @@ class MeterSample:
     power_w: float
     currents_a: tuple[float, float, float]
     voltages_v: tuple[float, float, float]
+    temperature_c: float | None = None  # reported only when set (an injected fault)
 
 
 @dataclass(frozen=True)
@@ -38,15 +39,26 @@ class ChargeProfile:
         noise = 1.0 + rng.uniform(-0.02, 0.02)
         return round(self.target_w * ramp * taper * noise, 1)
 
+    def steady(self, rng: random.Random) -> float:
+        """Power (W) of a session held open past its planned length: full power."""
+        return round(self.target_w * (1.0 + rng.uniform(-0.02, 0.02)), 1)
+
 
 def new_profile(
-    rng: random.Random, session_seconds: tuple[float, float], meter_interval: float
+    rng: random.Random,
+    session_seconds: tuple[float, float],
+    meter_interval: float,
+    phases: tuple[int, ...] = (1, 3),
 ) -> ChargeProfile:
-    """A random session: 7.4 kW single phase or 11 kW three phase, random length."""
-    target = rng.choice(AC_TARGETS_W)
-    phases = 1 if target < 10_000 else 3
+    """A random session: 7.4 kW single phase or 11 kW three phase (of ``phases``), random length."""
+    targets = [w for w in AC_TARGETS_W if _phases_of(w) in phases] or list(AC_TARGETS_W)
+    target = rng.choice(targets)
     seconds = rng.uniform(*session_seconds)
-    return ChargeProfile(target, phases, max(1, round(seconds / meter_interval)))
+    return ChargeProfile(target, _phases_of(target), max(1, round(seconds / meter_interval)))
+
+
+def _phases_of(target_w: float) -> int:
+    return 1 if target_w < 10_000 else 3
 
 
 def sample(register_wh: float, power_w: float, phases: int, rng: random.Random) -> MeterSample:
@@ -59,15 +71,23 @@ def sample(register_wh: float, power_w: float, phases: int, rng: random.Random) 
     )
 
 
-Reading = tuple[str, float, str, str | None]  # measurand, value, unit, phase
+Reading = tuple[str, float, str, str | None, str]  # measurand, value, unit, phase, location
 
 
 def _readings(s: MeterSample, full: bool) -> list[Reading]:
-    rows: list[Reading] = [("Energy.Active.Import.Register", s.register_wh, "Wh", None)]
+    rows: list[Reading] = [("Energy.Active.Import.Register", s.register_wh, "Wh", None, "Outlet")]
     if full:
-        rows.append(("Power.Active.Import", s.power_w, "W", None))
-        rows += [("Current.Import", a, "A", ph) for ph, a in zip(PHASES, s.currents_a, strict=True)]
-        rows += [("Voltage", v, "V", f"{ph}-N") for ph, v in zip(PHASES, s.voltages_v, strict=True)]
+        rows.append(("Power.Active.Import", s.power_w, "W", None, "Outlet"))
+        rows += [
+            ("Current.Import", a, "A", ph, "Outlet")
+            for ph, a in zip(PHASES, s.currents_a, strict=True)
+        ]
+        rows += [
+            ("Voltage", v, "V", f"{ph}-N", "Outlet")
+            for ph, v in zip(PHASES, s.voltages_v, strict=True)
+        ]
+        if s.temperature_c is not None:
+            rows.append(("Temperature", s.temperature_c, "Celsius", None, "Body"))
     return rows
 
 
@@ -80,22 +100,25 @@ def _text(measurand: str, value: float) -> str:
 def sampled_values_16(s: MeterSample, context: str, *, full: bool = True) -> list[dict[str, str]]:
     """OCPP 1.6 sampledValue list (values are strings); ``full=False``: the register only."""
     values = []
-    for measurand, value, unit, phase in _readings(s, full):
+    for measurand, value, unit, phase, location in _readings(s, full):
         item = {"value": _text(measurand, value), "context": context, "measurand": measurand}
         if phase is not None:
             item["phase"] = phase
-        values.append({**item, "location": "Outlet", "unit": unit})
+        values.append({**item, "location": location, "unit": unit})
     return values
 
 
 def sampled_values_201(
     s: MeterSample, context: str, *, full: bool = True
 ) -> list[dict[str, object]]:
-    """OCPP 2.0.1 sampledValue list (numeric values, unitOfMeasure objects)."""
+    """OCPP 2.0.1 sampledValue list (numeric values, unitOfMeasure objects). 2.0.1 has no
+    Temperature measurand: a 2.0.1 station reports temperature through a monitor instead."""
     values: list[dict[str, object]] = []
-    for measurand, value, unit, phase in _readings(s, full):
+    for measurand, value, unit, phase, location in _readings(s, full):
+        if measurand == "Temperature":
+            continue
         item: dict[str, object] = {"value": value, "context": context, "measurand": measurand}
         if phase is not None:
             item["phase"] = phase
-        values.append({**item, "location": "Outlet", "unitOfMeasure": {"unit": unit}})
+        values.append({**item, "location": location, "unitOfMeasure": {"unit": unit}})
     return values

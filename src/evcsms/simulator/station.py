@@ -1,11 +1,14 @@
-"""A virtual OCPP charging station: boot, heartbeats, charging connectors, remote commands, reconnects."""
+"""A virtual OCPP charging station: boot, heartbeats, charging connectors, remote commands,
+reconnects, and injected faults (`inject` / `clear_fault`, see `simulator.faults`)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from websockets.exceptions import WebSocketException
 
@@ -13,10 +16,12 @@ from evcsms.simulator.client import CallErrorReceived, ConnectionLost, JsonObjec
 from evcsms.simulator.connector import (
     Connector,
     ConnectorRunner,
+    PlugIn,
     SessionPattern,
     wait_event,
 )
 from evcsms.simulator.control import RemoteControl
+from evcsms.simulator.faults import Fault, FaultDriver, Injection, ParamValue
 from evcsms.simulator.handlers import Configuration, handlers_16, handlers_201
 from evcsms.simulator.messages import Clock, dialect_for, iso, utc_now
 from evcsms.simulator.stats import FleetStats
@@ -27,11 +32,19 @@ DEFAULT_ID_TAGS = ("SIMTAG01", "SIMTAG02", "SIMTAG03", "SIMTAG04", "SIMTAG05")
 DEFAULT_HEARTBEAT = 300.0
 
 
+@dataclass(frozen=True)
+class _Reboot:
+    stop_reason: str  # sessions end with this reason
+    boot_reason: str  # the next BootNotification's reason
+    inj: Injection | None = None  # a boot loop to tell when the boot is accepted
+
+
 class VirtualStation:
     """One simulated charging station speaking OCPP 1.6J or 2.0.1 to ``f"{url}/{station_id}"``.
 
     ``run()`` (or ``start()``) keeps it connected until ``stop()``; randomness comes from
     ``rng`` (or ``seed``) and timestamps from ``now`` so runs are reproducible.
+    ``inject(fault, connector, **params)`` makes it misbehave until ``clear_fault``.
     """
 
     def __init__(
@@ -89,10 +102,16 @@ class VirtualStation:
         self._done = asyncio.Event()
         self._done.set()
         self._stopping = False
-        self._reset_kind: str | None = None
+        self._reset: _Reboot | None = None
         self._ever_connected = self._ever_booted = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[None] | None = None
+        self._generation = 0  # times the station came online (booted or resumed)
+        self._link_held: set[Injection] = set()  # injected faults keeping the link down
+        self._drops: list[Injection] = []  # ... to tell when the link is down
+        self._hung = False
+        self._event_ids = itertools.count(1)
+        self.faults = FaultDriver(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -106,7 +125,17 @@ class VirtualStation:
 
     @property
     def accepting_sessions(self) -> bool:
-        return self._online is not None and not self._stopping and self._reset_kind is None
+        return (
+            self._online is not None
+            and not self._stopping
+            and self._reset is None
+            and self.faults.station_code is None
+        )
+
+    @property
+    def generation(self) -> int:
+        """How many times the station has come online (booted, or back after a link drop)."""
+        return self._generation
 
     @property
     def authorize_remote(self) -> bool:
@@ -129,6 +158,7 @@ class VirtualStation:
         try:
             await self._connection_loop()
         finally:
+            await self.faults.close()
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,6 +169,7 @@ class VirtualStation:
 
     async def stop(self) -> None:
         """End open sessions (reason Local) while connected, then disconnect."""
+        await self.set_hung(False)
         self._stopping = True
         self._wake.set()
         for c in self.connectors:
@@ -151,24 +182,40 @@ class VirtualStation:
 
     async def _connection_loop(self) -> None:
         attempt, reason = 0, "PowerUp"
+        resume, boot_mark = False, None
         while not self._stopping:
+            if self._link_held:  # an injected fault keeps the station away
+                self._mark_drops()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
             client = await self._connect()
             if client is None:
                 await self._backoff(attempt)
                 attempt += 1
                 continue
             try:
-                outcome = await self._online_phase(client, reason)
+                outcome = await self._online_phase(client, reason, resume, boot_mark)
             except (ConnectionLost, TimeoutError):
                 outcome = "lost"
             was_online = await self._go_offline(client)
-            if outcome == "reset":
-                attempt, reason = 0, "RemoteReset"
+            resume, boot_mark = False, None
+            if outcome == "reset" and self._reset is not None:
+                attempt, reason, boot_mark = 0, self._reset.boot_reason, self._reset.inj
+                self._reset = None
+            elif outcome == "drop":  # the link went down; the station did not restart
+                attempt, resume = 0, True
+                self._mark_drops()
             elif outcome == "lost" and not self._stopping:
                 self.stats.reconnects += 1
                 attempt, reason = (0 if was_online else attempt), "Unknown"
                 await self._backoff(attempt)
                 attempt += 1
+
+    def _mark_drops(self) -> None:
+        for inj in self._drops:
+            inj.mark("drop")
+        self._drops.clear()
 
     async def _connect(self) -> OcppClient | None:
         client = OcppClient(
@@ -200,18 +247,29 @@ class VirtualStation:
             await wait_event(self._wake, delay * self.rng.uniform(0.5, 1.0))
 
     async def _go_offline(self, client: OcppClient) -> bool:
-        was_online = self._online is client
-        if was_online:
-            self._online = None
-            self.stats.online -= 1
-        if self._client is client:
-            self._client = None
+        async with self._cond:
+            was_online = self._online is client
+            if was_online:
+                self._online = None
+                self.stats.online -= 1
+            if self._client is client:
+                self._client = None
+            self._cond.notify_all()
         await client.close()
         return was_online
 
-    async def _online_phase(self, client: OcppClient, reason: str) -> str:
-        if not await self._boot(client, reason):
+    async def _online_phase(
+        self,
+        client: OcppClient,
+        reason: str,
+        resume: bool = False,
+        boot_mark: Injection | None = None,
+    ) -> str:
+        if not (resume and self._ever_booted) and not await self._boot(client, reason, boot_mark):
             return "stop"
+        code = self.faults.station_code
+        if code is not None:  # a 1.6 station-wide fault is on connector 0
+            await self._call(client, *self.dialect.status(0, "Faulted", code, iso(self.now())))
         for c in self.connectors:
             shown = self.dialect.connector_status(c.status)
             await self._call(
@@ -220,11 +278,14 @@ class VirtualStation:
             c.reported = shown
         async with self._cond:
             self._online = client
+            self._generation += 1
             self.stats.online += 1
             self._cond.notify_all()
         return await self._serve(client)
 
-    async def _boot(self, client: OcppClient, reason: str) -> bool:
+    async def _boot(
+        self, client: OcppClient, reason: str, boot_mark: Injection | None = None
+    ) -> bool:
         """BootNotification until Accepted (True); False if the station is stopped meanwhile."""
         while not self._stopping:
             resp = (
@@ -234,6 +295,8 @@ class VirtualStation:
             interval = interval if isinstance(interval, int) else 0
             if resp.get("status") == "Accepted":
                 self.accept_boot(interval)
+                if boot_mark is not None:
+                    boot_mark.mark("boot")
                 return True
             self._wake.clear()
             if not self._stopping:
@@ -250,21 +313,27 @@ class VirtualStation:
             self.stats.booted += 1
 
     async def _serve(self, client: OcppClient) -> str:
-        """Heartbeats until the connection drops, a reset is requested or the station stops."""
+        """Heartbeats until the connection drops, a reset or an injected link drop is
+        requested, or the station stops."""
         while True:
             if self._stopping:
                 await self._end_sessions("Local")
                 return "stop"
-            if self._reset_kind is not None:
-                await self._end_sessions(self._reset_kind)
-                self._reset_kind = None
+            if self._reset is not None:
+                await self._end_sessions(self._reset.stop_reason)
                 return "reset"
+            if self._link_held:
+                return "drop"
             if not client.connected:
                 return "lost"
             woke = await wait_event(self._wake, self.heartbeat_interval)
             self._wake.clear()
-            if not woke:
+            if not woke and not self._hung:
                 await self._call(client, *self.dialect.heartbeat())
+
+    async def end_sessions(self, reason: str) -> None:
+        """Stop every running session with ``reason`` and wait (at most ``stop_grace``)."""
+        await self._end_sessions(reason)
 
     async def _end_sessions(self, reason: str) -> None:
         busy = [c for c in self.connectors if not c.idle.is_set()]
@@ -306,18 +375,28 @@ class VirtualStation:
                 failed = client
 
     async def _next_online(self, failed: OcppClient | None) -> OcppClient:
-        """The booted connection, waiting for one other than ``failed``."""
+        """The booted connection, waiting for one other than ``failed`` (and for an injected
+        hang to end)."""
         async with self._cond:
             await self._cond.wait_for(
-                lambda: self._online is not None and self._online is not failed
+                lambda: self._online is not None and self._online is not failed and not self._hung
             )
             assert self._online is not None
             return self._online
 
+    async def wait_generation(self, seen: int) -> None:
+        """Wait until the station is online again after generation ``seen``."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._generation > seen and self._online is not None)
+
     # -- used by the remote control ------------------------------------------------------------
 
     def request_reset(self, kind: str) -> None:
-        self._reset_kind = kind
+        self.reboot(kind, "RemoteReset")
+
+    def reboot(self, stop_reason: str, boot_reason: str, inj: Injection | None = None) -> None:
+        """End the sessions with ``stop_reason``, reconnect and boot with ``boot_reason``."""
+        self._reset = _Reboot(stop_reason, boot_reason, inj)
         self._wake.set()
 
     async def call_now(self, action: str, payload: JsonObject) -> JsonObject | None:
@@ -329,6 +408,83 @@ class VirtualStation:
             return await self._call(client, action, payload)
         except ConnectionLost:
             return None
+
+    # -- injected faults --------------------------------------------------------------------------
+
+    def inject(
+        self, fault: Fault | str, connector: int | None = None, **params: ParamValue
+    ) -> Injection:
+        """Make the station misbehave (see `simulator.faults.FAULTS`) until ``clear_fault``.
+
+        Returns at once; the Injection's ``events`` tell when the symptoms were sent.
+        ``connector`` is for connector faults (default 1; 0 is the whole station for
+        ``connector_fault``); station-wide faults take none. Injecting a fault that is
+        already active clears it first.
+        """
+        return self.faults.inject(fault, connector, params)
+
+    def clear_fault(self, fault: Fault | str, connector: int | None = None) -> Injection | None:
+        """End an injected fault (the station recovers); None if it was not active."""
+        return self.faults.clear(fault, connector)
+
+    def clear_faults(self) -> list[Injection]:
+        return self.faults.clear_all()
+
+    @property
+    def active_faults(self) -> list[Injection]:
+        return self.faults.active()
+
+    def start_session(
+        self, connector: int = 1, id_tag: str | None = None, *, phases: int | None = None
+    ) -> bool:
+        """A driver plugs in at ``connector`` (a local start); False if it is not free."""
+        c = self.connectors[connector - 1]
+        if not c.free or not self.accepting_sessions:
+            return False
+        c.pending_start = PlugIn(id_tag or self.rng.choice(self.id_tags), phases=phases)
+        c.wake.set()
+        return True
+
+    def stop_session(self, connector: int = 1, reason: str = "Local") -> bool:
+        """End the session at ``connector`` with ``reason``; False if none runs."""
+        c = self.connectors[connector - 1]
+        if c.session is None:
+            return False
+        c.request_stop(reason)
+        return True
+
+    def hold_link(self, inj: Injection) -> None:
+        """Drop the WebSocket (if up) and stay away until ``release_link``."""
+        self._link_held.add(inj)
+        self._drops.append(inj)
+        self._wake.set()
+
+    def release_link(self, inj: Injection) -> None:
+        self._link_held.discard(inj)
+        if inj in self._drops:
+            self._drops.remove(inj)
+        self._wake.set()
+
+    async def set_hung(self, hung: bool) -> None:
+        """Hang with the WebSocket open (True): send nothing and read nothing, so pings go
+        unanswered; or come back to life (False)."""
+        async with self._cond:
+            if hung == self._hung:
+                return
+            self._hung = hung
+            self._cond.notify_all()
+        ws = self._client._ws if self._client is not None else None  # the current socket
+        if ws is None:
+            return
+        if hung:
+            ws.transport.pause_reading()
+            if ws.keepalive_task is not None:  # our own pings would time out and close it
+                ws.keepalive_task.cancel()
+        else:
+            ws.transport.resume_reading()  # if the CSMS closed it meanwhile, we notice now
+
+    def next_event_id(self) -> int:
+        return next(self._event_ids)
 
     # -- configuration ----------------------------------------------------------------------------
 

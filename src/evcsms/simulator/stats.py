@@ -19,7 +19,13 @@ class FleetStats:
     energy_wh: float = 0.0
     online: int = 0
     reconnects: int = 0
-    faults: int = 0
+    faults: int = 0  # random connector faults (fault_probability)
+    faults_injected: int = 0
+    faults_cleared: int = 0
+
+    @property
+    def faults_active(self) -> int:
+        return self.faults_injected - self.faults_cleared
 
     @property
     def sessions_active(self) -> int:
