@@ -13,13 +13,17 @@ from typing import Any
 
 from evcsms.bus.memory import MemoryBus
 from evcsms.domain.clock import Clock, SystemClock
+from evcsms.domain.commands import CommandName
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
 from evcsms.services.container import Services
+from evcsms.services.device_model import DeviceModelService
 from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
+from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
+from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -92,7 +96,13 @@ async def build_services(
                         party_id=settings.ocpi_party_id),
         receipts=ReceiptService(
             engine, operator=settings.ocpi_country_code + settings.ocpi_party_id),
+        log_uploads=LogUploadService(engine, writer, bus, clock,
+                                     base_url=settings.upload_base_url(),
+                                     max_bytes=settings.max_upload_bytes),
+        firmware=FirmwareService(engine, writer, bus, clock, incidents),
+        device_model=DeviceModelService(engine, writer, clock),
     )
+    _hook_commands(services)
     await services.presence.start()
     await services.message_log.start()
     if background:
@@ -100,12 +110,24 @@ async def build_services(
         await services.live_cost.start()
         await services.diagnostics.start()
         await services.webhooks.start()
+        await services.firmware.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
 
 
+def _hook_commands(services: Services) -> None:
+    """The services that keep their own records of some commands (docs/remote-diagnostics.md)."""
+    services.commands.hook(CommandName.UPLOAD_LOG, services.log_uploads)
+    services.commands.hook(CommandName.UPDATE_FIRMWARE, services.firmware)
+    for name in (CommandName.GET_BASE_REPORT, CommandName.GET_VARIABLES,
+                 CommandName.SET_VARIABLES, CommandName.GET_CONFIGURATION,
+                 CommandName.CHANGE_CONFIGURATION):
+        services.commands.hook(name, services.device_model)
+
+
 async def close_services(services: Services) -> None:
+    await services.firmware.close()
     await services.webhooks.close()
     await services.diagnostics.close()
     await services.live_cost.close()
@@ -158,6 +180,7 @@ def build_app(services: Services, settings: Settings) -> Router:
     from evcsms.gateway.server import OcppGateway
 
     gateway = OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout)
+    services.log_uploads.base_url = settings.upload_base_url()  # the address actually served
     return Router(gateway, create_api(services, settings))
 
 

@@ -7,6 +7,7 @@ A missing or wrong setting fails at start with a message that names it
 from __future__ import annotations
 
 import enum
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
                                    description="the operator's ISO 3166 code in OCPI CDRs")
     ocpi_party_id: str = Field(default="EVC", pattern=r"^[A-Z0-9]{3}$",
                                description="the operator's OCPI party id in CDRs")
+    public_url: str | None = Field(
+        default=None, max_length=300,
+        description="base URL stations reach this node at, for log uploads "
+                    "(default: http(s)://host:port from the listen address)")
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=1024**3,
+                                  description="largest log file a station may upload")
 
     @field_validator("database_url")
     @classmethod
@@ -70,6 +77,27 @@ class Settings(BaseSettings):
                 f"(got {value.split(':', 1)[0]!r})"
             )
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+            raise ValueError("must be an http:// or https:// URL without spaces")
+        return value.rstrip("/")
+
+    def upload_base_url(self) -> str:
+        """Where stations send files: `public_url`, else this node's own listen address (a
+        wildcard address becomes this machine's name, which stations may need DNS for)."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+            host = socket.getfqdn()
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

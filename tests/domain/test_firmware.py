@@ -71,7 +71,7 @@ def _official_enum(version: str, schema: str, definition: str | None) -> set[str
 def test_every_official_status_has_a_phase() -> None:
     assert set(fw.PHASES) == _official_enum("v201", "FirmwareStatusNotificationRequest",
                                             "FirmwareStatusEnumType")
-    assert fw.STATUSES_16 == _official_enum("v16", "FirmwareStatusNotification", None)
+    assert _official_enum("v16", "FirmwareStatusNotification", None) == fw.STATUSES_16
     assert {fw.phase(s) for s in fw.STATUSES_16} == set(fw.Phase)
     with pytest.raises(ValueError, match="unknown firmware status"):
         fw.phase("Exploded")

@@ -32,8 +32,8 @@ def _enum(version: str, schema: str, definition: str | None) -> set[str]:
 
 
 def test_the_status_sets_are_the_official_ones() -> None:
-    assert STATUSES_16 == _enum("v16", "DiagnosticsStatusNotification", None)
-    assert STATUSES_201 == _enum("v201", "LogStatusNotificationRequest", "UploadLogStatusEnumType")
+    assert _enum("v16", "DiagnosticsStatusNotification", None) == STATUSES_16
+    assert _enum("v201", "LogStatusNotificationRequest", "UploadLogStatusEnumType") == STATUSES_201
 
 
 def test_the_link_is_open_until_the_upload_is_over() -> None:

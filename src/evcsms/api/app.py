@@ -17,10 +17,12 @@ from evcsms.api.routes import (
     incidents,
     me,
     messages,
+    remote,
     sessions,
     stations,
     tariffs,
     thresholds,
+    uploads,
 )
 from evcsms.services.container import Services
 from evcsms.settings import Settings
@@ -54,6 +56,10 @@ TAGS = [
                                        "session costs"},
     {"name": "driver", "description": "A driver's own sessions, costs and receipts (driver "
                                       "token); creating drivers (operator token)"},
+    {"name": "remote diagnostics", "description": "Log uploads, firmware updates and the "
+                                                   "device model of a station"},
+    {"name": "uploads", "description": "Where stations send log files (outside /api/v1; the "
+                                       "one-time token in the path is the credential)"},
     {"name": "health", "description": "Liveness"},
 ]
 
@@ -77,6 +83,8 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.include_router(incidents.webhook_router, prefix=PREFIX)
     app.include_router(incidents.history_router, prefix=PREFIX)
     app.include_router(thresholds.router, prefix=PREFIX)
+    app.include_router(remote.router, prefix=PREFIX)
+    app.include_router(uploads.router)  # stations, not operators: no API token, no prefix
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)
     return app

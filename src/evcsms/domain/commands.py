@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -24,6 +25,9 @@ class CommandName(enum.StrEnum):
     CLEAR_CACHE = "clear_cache"
     DATA_TRANSFER = "data_transfer"
     COST_UPDATED = "cost_updated"  # 2.0.1 CostUpdated; 1.6 the OCA "RunningCost" DataTransfer
+    UPLOAD_LOG = "upload_log"  # 1.6 GetDiagnostics, 2.0.1 GetLog (services/log_uploads.py)
+    UPDATE_FIRMWARE = "update_firmware"  # UpdateFirmware (services/firmware.py)
+    GET_BASE_REPORT = "get_base_report"  # OCPP 2.0.1 (services/device_model.py)
 
 
 ONLY_VERSION = {
@@ -31,6 +35,7 @@ ONLY_VERSION = {
     CommandName.CHANGE_CONFIGURATION: "1.6",
     CommandName.GET_VARIABLES: "2.0.1",
     CommandName.SET_VARIABLES: "2.0.1",
+    CommandName.GET_BASE_REPORT: "2.0.1",
 }
 
 TRIGGERABLE = {
@@ -131,6 +136,79 @@ def _data_transfer(p: Mapping[str, Any]) -> None:
     _str(p, "message_id", required=False, max_len=50)
 
 
+def parse_utc(value: Any, key: str) -> datetime:
+    """An ISO 8601 date-time with a zone (e.g. 2027-01-01T00:00:00Z) as aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise CommandParamsError(
+            f"{key} must be an ISO 8601 date-time with a zone, e.g. 2027-01-01T00:00:00Z")
+    return parsed.astimezone(UTC)
+
+
+def utc_text(value: Any, key: str) -> str:
+    """`value` (checked by `parse_utc`) as OCPP writes it: UTC with a Z."""
+    return parse_utc(value, key).isoformat().replace("+00:00", "Z")
+
+
+def _chosen_by_evcsms(p: Mapping[str, Any], *keys: str) -> None:
+    for key in keys:
+        if key in p:
+            raise CommandParamsError(f"{key} is chosen by evcsms; leave it out")
+
+
+LOG_TYPES = {"diagnostics", "security"}
+REPORT_BASES = {"ConfigurationInventory", "FullInventory", "SummaryInventory"}
+FIRMWARE_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
+
+
+def _upload_log(p: Mapping[str, Any]) -> None:
+    _chosen_by_evcsms(p, "location", "request_id", "upload_id")
+    _one_of(p, "log_type", LOG_TYPES, "diagnostics")
+    start = parse_utc(p["start_time"], "start_time") if p.get("start_time") is not None else None
+    stop = parse_utc(p["stop_time"], "stop_time") if p.get("stop_time") is not None else None
+    if start is not None and stop is not None and stop < start:
+        raise CommandParamsError("stop_time must not be before start_time")
+    _int(p, "retries", required=False)
+    _int(p, "retry_interval", required=False)
+
+
+def _update_firmware(p: Mapping[str, Any]) -> None:
+    _chosen_by_evcsms(p, "request_id", "update_id")
+    _str(p, "location", required=True, max_len=512)
+    location = str(p["location"])
+    if not location.lower().startswith(FIRMWARE_SCHEMES) or any(c.isspace() for c in location):
+        raise CommandParamsError(
+            "location must be an http, https, ftp, ftps or sftp URL without spaces")
+    if p.get("retrieve_at") is not None:
+        parse_utc(p["retrieve_at"], "retrieve_at")
+    _int(p, "retries", required=False)
+    _int(p, "retry_interval", required=False)
+    _str(p, "signing_certificate", required=False, max_len=5500)
+    _str(p, "signature", required=False, max_len=800)
+
+
+def _get_base_report(p: Mapping[str, Any]) -> None:
+    _chosen_by_evcsms(p, "request_id")
+    _one_of(p, "report_base", REPORT_BASES, "FullInventory")
+
+
+def _version_rules(command: CommandName, p: Mapping[str, Any], version: str) -> None:
+    """Parameters only some versions can carry (the version is known)."""
+    if version != "1.6":
+        return
+    if command is CommandName.UPLOAD_LOG and p.get("log_type") == "security":
+        raise CommandParamsError("log_type security exists only in OCPP 2.0.1 (GetLog); "
+                                 "this station speaks 1.6")
+    if command is CommandName.UPDATE_FIRMWARE:
+        for key in ("signing_certificate", "signature"):
+            if p.get(key) is not None:
+                raise CommandParamsError(f"{key} exists only in OCPP 2.0.1 (signed firmware); "
+                                         "this station speaks 1.6")
+
+
 _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
     CommandName.REMOTE_START: _remote_start,
     CommandName.REMOTE_STOP: lambda p: _int(p, "session_id", required=True, minimum=1),
@@ -145,6 +223,9 @@ _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
     CommandName.CLEAR_CACHE: lambda p: None,
     CommandName.DATA_TRANSFER: _data_transfer,
     CommandName.COST_UPDATED: _cost_updated,
+    CommandName.UPLOAD_LOG: _upload_log,
+    CommandName.UPDATE_FIRMWARE: _update_firmware,
+    CommandName.GET_BASE_REPORT: _get_base_report,
 }
 
 
@@ -161,6 +242,8 @@ def check_command(name: str, params: Mapping[str, Any], ocpp_version: str | None
             f"{command.value} exists only in OCPP {only}; this station speaks {ocpp_version}"
         )
     _RULES[command](params)
+    if ocpp_version is not None:
+        _version_rules(command, params, ocpp_version)
     return command
 
 

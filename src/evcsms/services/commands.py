@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,6 +25,8 @@ from evcsms.domain.model import CommandStatus
 from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.storage import tables as t
 from evcsms.storage.writer import BatchWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,17 @@ class CommandOutcome:
         }
 
 
+class CommandHook(Protocol):
+    """A service that keeps its own record of some commands (log uploads, firmware updates,
+    the device model): `prepare` runs before the command is stored and may add parameters
+    (an upload URL, a requestId); `answered` runs once the command record is final."""
+
+    async def prepare(self, station_id: str, command_id: str, command: CommandName,
+                      params: dict[str, Any], created_by: str | None) -> dict[str, Any]: ...
+
+    async def answered(self, station_id: str, record: Any) -> None: ...
+
+
 class CommandService:
     def __init__(
         self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock, *,
@@ -53,6 +67,11 @@ class CommandService:
         self._bus = bus
         self._clock = clock
         self._call_timeout = call_timeout
+        self._hooks: dict[CommandName, CommandHook] = {}
+
+    def hook(self, command: CommandName, hook: CommandHook) -> None:
+        """Let `hook` prepare and follow every `command` issued here."""
+        self._hooks[command] = hook
 
     async def issue(
         self, station_id: str, name: str, params: dict[str, Any], *, created_by: str | None = None
@@ -65,6 +84,9 @@ class CommandService:
             raise InvalidInputError(str(exc)) from None
         params = await self._resolve(station_id, command, params)
         command_id = str(uuid.uuid4())
+        hook = self._hooks.get(command)
+        if hook is not None:
+            params = await hook.prepare(station_id, command_id, command, params, created_by)
         now = self._clock.now()
 
         async def create(conn: AsyncConnection) -> None:
@@ -80,10 +102,20 @@ class CommandService:
             outcome = await self._deliver(station_id, command_id, command, params)
         except asyncio.CancelledError:  # the caller went away: the record must not stay open
             failed = CommandOutcome(CommandStatus.FAILED, error="cancelled before an answer")
-            await asyncio.shield(self.finish(command_id, failed))
+            await asyncio.shield(self._complete(station_id, command_id, failed, hook))
             raise
+        return await self._complete(station_id, command_id, outcome, hook)
+
+    async def _complete(self, station_id: str, command_id: str, outcome: CommandOutcome,
+                        hook: CommandHook | None) -> Any:
         await self.finish(command_id, outcome)
-        return await self.get(command_id)
+        record = await self.get(command_id)
+        if hook is not None:
+            try:
+                await hook.answered(station_id, record)
+            except Exception:  # the command record is final and stored; report, do not fail it
+                log.exception("following up command %s (%s) failed", command_id, record.name)
+        return record
 
     async def _deliver(
         self, station_id: str, command_id: str, command: CommandName, params: dict[str, Any]

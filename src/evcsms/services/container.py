@@ -10,10 +10,13 @@ from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
 from evcsms.services.billing import BillingService, CdrService
 from evcsms.services.commands import CommandService
+from evcsms.services.device_model import DeviceModelService
 from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
+from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
+from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
@@ -52,3 +55,6 @@ class Services:
     thresholds: ThresholdService
     uptime: UptimeService
     webhooks: WebhookService
+    log_uploads: LogUploadService
+    firmware: FirmwareService
+    device_model: DeviceModelService

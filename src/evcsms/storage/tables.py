@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from evcsms.storage.types import DecimalText, JsonType, UTCDateTime
@@ -429,6 +431,9 @@ class ApiToken(Base):
 
 # -- remote diagnostics: log uploads, firmware updates, device model (migration 0008) -------
 
+# JSON whose Python None is SQL NULL (not JSON null), so COALESCE can keep an older value.
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
 
 class LogUpload(Base):
     """A log upload asked of a station (1.6 GetDiagnostics, 2.0.1 GetLog; `id` is the 2.0.1
@@ -528,7 +533,7 @@ class DeviceVariable(Base):
     mutability: Mapped[str | None] = mapped_column(String(16))
     persistent: Mapped[bool | None] = mapped_column(Boolean)
     constant: Mapped[bool | None] = mapped_column(Boolean)
-    characteristics: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    characteristics: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     source: Mapped[str] = mapped_column(String(24))  # notify_report, get_variables, ...
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

@@ -5,6 +5,9 @@ from evcsms.domain.model import OcppVersion
 from evcsms.protocol.v16.commands import to_call
 from evcsms.protocol.validation import validate
 
+UPLOAD = "https://csms.example:8180/uploads/logs/Zm9vYmFyYmF6cXV4"
+FIRMWARE = "https://firmware.example/sim-1.2.0.bin"
+
 CASES = [
     (CommandName.REMOTE_START, {"id_token": "TAG1"}, "RemoteStartTransaction", {"idTag": "TAG1"}),
     (CommandName.REMOTE_START, {"id_token": "TAG1", "evse_id": 2}, "RemoteStartTransaction",
@@ -38,6 +41,21 @@ CASES = [
      {"vendorId": "org.openchargealliance.costmsg", "messageId": "RunningCost",
       "data": '{"transactionId":42,"cost":3.71,"state":"Charging",'
               '"timestamp":"2026-03-02T09:30:00Z","meterValue":12500}'}),
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD, "upload_id": 4, "request_id": 4},
+     "GetDiagnostics", {"location": UPLOAD}),
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD, "log_type": "diagnostics",
+                              "start_time": "2026-03-01T00:00:00+01:00",
+                              "stop_time": "2026-03-02T00:00:00Z", "retries": 3,
+                              "retry_interval": 60},
+     "GetDiagnostics", {"location": UPLOAD, "startTime": "2026-02-28T23:00:00Z",
+                        "stopTime": "2026-03-02T00:00:00Z", "retries": 3, "retryInterval": 60}),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "retrieve_at": "2026-03-02T09:00:00Z",
+                                   "update_id": 9, "request_id": 9},
+     "UpdateFirmware", {"location": FIRMWARE, "retrieveDate": "2026-03-02T09:00:00Z"}),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "retrieve_at": "2026-03-02T10:00:00+01:00",
+                                   "retries": 2, "retry_interval": 30},
+     "UpdateFirmware", {"location": FIRMWARE, "retrieveDate": "2026-03-02T09:00:00Z",
+                        "retries": 2, "retryInterval": 30}),
 ]
 
 
@@ -48,7 +66,8 @@ def test_translation_fits_the_1_6_schema(command, params, action, payload):
 
 
 def test_every_1_6_command_has_a_case():
-    only_201 = {CommandName.GET_VARIABLES, CommandName.SET_VARIABLES}
+    only_201 = {CommandName.GET_VARIABLES, CommandName.SET_VARIABLES,
+                CommandName.GET_BASE_REPORT}
     assert {case[0] for case in CASES} == set(CommandName) - only_201
 
 
@@ -77,3 +96,16 @@ def test_remote_stop_needs_an_integer_transaction_ref():
 def test_a_payload_the_schema_refuses_is_a_params_error():
     with pytest.raises(CommandParamsError, match="GetConfiguration"):
         to_call(CommandName.GET_CONFIGURATION, {"keys": ["K" * 51]})
+
+
+@pytest.mark.parametrize(("command", "params", "match"), [
+    (CommandName.GET_BASE_REPORT, {"request_id": 1}, r"OCPP 2\.0\.1 only"),
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD, "log_type": "security"}, "only diagnostics"),
+    (CommandName.UPLOAD_LOG, {}, "location is required"),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE}, "retrieve_at is required"),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "retrieve_at": "2026-03-02T09:00:00Z",
+                                   "signature": "c2ln"}, "signature cannot be sent"),
+])
+def test_what_1_6_cannot_carry_is_refused(command, params, match):
+    with pytest.raises(CommandParamsError, match=match):
+        to_call(command, params)

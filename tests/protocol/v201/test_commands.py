@@ -7,6 +7,9 @@ from evcsms.protocol.validation import validate
 
 VARIABLES = [{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "120"}]
 
+UPLOAD = "https://csms.example:8180/uploads/logs/Zm9vYmFyYmF6cXV4"
+FIRMWARE = "https://firmware.example/sim-1.2.0.bin"
+
 CASES = [
     (CommandName.REMOTE_START, {"id_token": "TAG1", "remote_start_id": 7},
      "RequestStartTransaction", {"idToken": {"idToken": "TAG1", "type": "Central"},
@@ -46,12 +49,41 @@ CASES = [
      "DataTransfer", {"vendorId": "com.acme", "messageId": "m", "data": [1]}),
     (CommandName.COST_UPDATED, {"transaction_id": "TX-9", "total_cost": 3.71}, "CostUpdated",
      {"totalCost": 3.71, "transactionId": "TX-9"}),
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD, "request_id": 4, "upload_id": 4}, "GetLog",
+     {"logType": "DiagnosticsLog", "requestId": 4, "log": {"remoteLocation": UPLOAD}}),
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD, "request_id": 5, "log_type": "security",
+                              "start_time": "2026-03-01T00:00:00+01:00",
+                              "stop_time": "2026-03-02T00:00:00Z", "retries": 2,
+                              "retry_interval": 30},
+     "GetLog", {"logType": "SecurityLog", "requestId": 5, "retries": 2, "retryInterval": 30,
+                "log": {"remoteLocation": UPLOAD, "oldestTimestamp": "2026-02-28T23:00:00Z",
+                        "latestTimestamp": "2026-03-02T00:00:00Z"}}),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "retrieve_at": "2026-03-02T09:00:00Z",
+                                   "request_id": 9, "update_id": 9},
+     "UpdateFirmware", {"requestId": 9, "firmware": {"location": FIRMWARE,
+                                                     "retrieveDateTime": "2026-03-02T09:00:00Z"}}),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "retrieve_at": "2026-03-02T09:00:00Z",
+                                   "request_id": 10, "retries": 1, "retry_interval": 600,
+                                   "signing_certificate": "-----BEGIN CERTIFICATE-----\nMIIB",
+                                   "signature": "MEUCIQDk"},
+     "UpdateFirmware", {"requestId": 10, "retries": 1, "retryInterval": 600, "firmware": {
+         "location": FIRMWARE, "retrieveDateTime": "2026-03-02T09:00:00Z",
+         "signingCertificate": "-----BEGIN CERTIFICATE-----\nMIIB", "signature": "MEUCIQDk"}}),
+    (CommandName.GET_BASE_REPORT, {"request_id": 11}, "GetBaseReport",
+     {"requestId": 11, "reportBase": "FullInventory"}),
+    (CommandName.GET_BASE_REPORT, {"request_id": 12, "report_base": "SummaryInventory"},
+     "GetBaseReport", {"requestId": 12, "reportBase": "SummaryInventory"}),
 ]
+# Parameters evcsms adds before translation (the operator may not give them).
+ADDED = {CommandName.UPLOAD_LOG: {"location", "request_id", "upload_id"},
+         CommandName.UPDATE_FIRMWARE: {"request_id", "update_id"},
+         CommandName.GET_BASE_REPORT: {"request_id"}}
 
 
 @pytest.mark.parametrize(("command", "params", "action", "payload"), CASES)
 def test_translation_fits_the_2_0_1_schema(command, params, action, payload):
-    check_command(command.value, params, "2.0.1")  # the same params the service accepts
+    given = {k: v for k, v in params.items() if k not in ADDED.get(command, ())}
+    check_command(command.value, given, "2.0.1")  # the same params the service accepts
     assert to_call(command, params) == (action, payload)
     validate(OcppVersion.V201, action, payload)
 
@@ -91,3 +123,15 @@ def test_remote_stop_needs_the_station_transaction_id():
 def test_every_command_is_covered_here():
     refused = {CommandName.GET_CONFIGURATION, CommandName.CHANGE_CONFIGURATION}
     assert {case[0] for case in CASES} | refused == set(CommandName)
+
+
+@pytest.mark.parametrize(("command", "params", "match"), [
+    (CommandName.UPLOAD_LOG, {"location": UPLOAD}, "request_id is required"),
+    (CommandName.UPLOAD_LOG, {"location": "h" * 513, "request_id": 1}, "at most 512"),
+    (CommandName.GET_BASE_REPORT, {}, "request_id is required"),
+    (CommandName.UPDATE_FIRMWARE, {"location": FIRMWARE, "request_id": 1},
+     "retrieve_at is required"),
+])
+def test_what_evcsms_must_add_is_checked(command, params, match):
+    with pytest.raises(CommandParamsError, match=match):
+        to_call(command, params)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ocpp.v16.enums import AvailabilityType, ResetType
 
-from evcsms.domain.commands import CommandName, CommandParamsError
+from evcsms.domain.commands import CommandName, CommandParamsError, utc_text
 from evcsms.domain.model import OcppVersion
 from evcsms.protocol.context import Payload
 from evcsms.protocol.errors import OcppError
@@ -107,6 +107,39 @@ def _running_cost(p: Params) -> Payload:
             "data": json.dumps(data, separators=(",", ":"))}
 
 
+def _location(p: Params) -> str:
+    location = p.get("location")
+    if not isinstance(location, str) or not location:
+        raise CommandParamsError("location is required (evcsms adds its upload URL)")
+    return location
+
+
+def _get_diagnostics(p: Params) -> Payload:
+    if p.get("log_type", "diagnostics") != "diagnostics":
+        raise CommandParamsError("OCPP 1.6 uploads only diagnostics logs (GetDiagnostics)")
+    start, stop = p.get("start_time"), p.get("stop_time")
+    return _with({"location": _location(p)},
+                 startTime=utc_text(start, "start_time") if start is not None else None,
+                 stopTime=utc_text(stop, "stop_time") if stop is not None else None,
+                 retries=p.get("retries"), retryInterval=p.get("retry_interval"))
+
+
+def _update_firmware(p: Params) -> Payload:
+    if p.get("retrieve_at") is None:
+        raise CommandParamsError("retrieve_at is required in OCPP 1.6 (evcsms sets it to now)")
+    for key in ("signing_certificate", "signature"):
+        if p.get(key) is not None:
+            raise CommandParamsError(f"{key} cannot be sent to an OCPP 1.6 station")
+    return _with({"location": _location(p), "retrieveDate": utc_text(p["retrieve_at"],
+                                                                      "retrieve_at")},
+                 retries=p.get("retries"), retryInterval=p.get("retry_interval"))
+
+
+def _no_base_report(p: Params) -> Payload:
+    raise CommandParamsError(
+        "get_base_report is OCPP 2.0.1 only; use get_configuration on 1.6")
+
+
 def _only_201(p: Params) -> Payload:
     raise CommandParamsError(
         "this command is OCPP 2.0.1 only; use get_configuration/change_configuration on 1.6"
@@ -127,6 +160,9 @@ _TRANSLATE: dict[CommandName, tuple[str, Callable[[Params], Payload]]] = {
     CommandName.COST_UPDATED: ("DataTransfer", _running_cost),
     CommandName.GET_VARIABLES: ("GetVariables", _only_201),
     CommandName.SET_VARIABLES: ("SetVariables", _only_201),
+    CommandName.UPLOAD_LOG: ("GetDiagnostics", _get_diagnostics),
+    CommandName.UPDATE_FIRMWARE: ("UpdateFirmware", _update_firmware),
+    CommandName.GET_BASE_REPORT: ("GetBaseReport", _no_base_report),
 }
 
 

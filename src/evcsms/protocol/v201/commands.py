@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from evcsms.domain.commands import CommandName, CommandParamsError
+from evcsms.domain.commands import CommandName, CommandParamsError, utc_text
 
 Params = Mapping[str, Any]
 Call = tuple[str, dict[str, Any]]
@@ -109,6 +109,61 @@ def _cost_updated(p: Params) -> Call:
     return "CostUpdated", {"totalCost": p["total_cost"], "transactionId": p["transaction_id"]}
 
 
+def _request_id(p: Params) -> int:
+    value = p.get("request_id")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise CommandParamsError("request_id is required (evcsms's command service sets it)")
+    return value
+
+
+def _location(p: Params) -> str:
+    location = p.get("location")
+    if not isinstance(location, str) or not location:
+        raise CommandParamsError("location is required")
+    if len(location) > 512:
+        raise CommandParamsError("location must be at most 512 characters in OCPP 2.0.1")
+    return location
+
+
+def _optional(payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    payload.update({key: value for key, value in fields.items() if value is not None})
+    return payload
+
+
+LOG_TYPES = {"diagnostics": "DiagnosticsLog", "security": "SecurityLog"}
+
+
+def _get_log(p: Params) -> Call:
+    log = _optional(
+        {"remoteLocation": _location(p)},
+        oldestTimestamp=utc_text(p["start_time"], "start_time") if p.get("start_time") else None,
+        latestTimestamp=utc_text(p["stop_time"], "stop_time") if p.get("stop_time") else None,
+    )
+    payload = _optional(
+        {"logType": LOG_TYPES[p.get("log_type", "diagnostics")], "requestId": _request_id(p),
+         "log": log},
+        retries=p.get("retries"), retryInterval=p.get("retry_interval"),
+    )
+    return "GetLog", payload
+
+
+def _update_firmware(p: Params) -> Call:
+    if p.get("retrieve_at") is None:
+        raise CommandParamsError("retrieve_at is required (evcsms sets it to now)")
+    firmware = _optional(
+        {"location": _location(p), "retrieveDateTime": utc_text(p["retrieve_at"], "retrieve_at")},
+        signingCertificate=p.get("signing_certificate"), signature=p.get("signature"),
+    )
+    payload = _optional({"requestId": _request_id(p), "firmware": firmware},
+                        retries=p.get("retries"), retryInterval=p.get("retry_interval"))
+    return "UpdateFirmware", payload
+
+
+def _get_base_report(p: Params) -> Call:
+    return "GetBaseReport", {"requestId": _request_id(p),
+                             "reportBase": p.get("report_base", "FullInventory")}
+
+
 def _only_v16(command: CommandName, replacement: CommandName) -> Callable[[Params], Call]:
     def build(p: Params) -> Call:
         raise CommandParamsError(
@@ -136,4 +191,7 @@ _BUILDERS: dict[CommandName, Callable[[Params], Call]] = {
     CommandName.CLEAR_CACHE: lambda p: ("ClearCache", {}),
     CommandName.DATA_TRANSFER: _data_transfer,
     CommandName.COST_UPDATED: _cost_updated,
+    CommandName.UPLOAD_LOG: _get_log,
+    CommandName.UPDATE_FIRMWARE: _update_firmware,
+    CommandName.GET_BASE_REPORT: _get_base_report,
 }
