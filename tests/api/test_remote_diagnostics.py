@@ -202,3 +202,17 @@ async def test_device_model_is_paged_and_filtered(client, services) -> None:
     assert (await client.get("/stations/CP3/device-model",
                              params={"component": ""})).status_code == 422
 
+
+
+async def test_a_file_that_overtook_the_answer_takes_the_announced_name(anon, client, services
+                                                                        ) -> None:
+    upload_id, path = await open_upload(services)
+    assert (await anon.put(path, content=LOG)).status_code == 201
+    row = (await client.get(f"/stations/CP1/log-uploads/{upload_id}")).json()
+    assert row["file_name"] == f"CP1-diagnostics-{upload_id}.log"
+    await services.log_uploads.answered("CP1", SimpleNamespace(
+        params={"upload_id": upload_id}, status="accepted",
+        response={"status": "Accepted", "filename": "CP1 diag.tgz"}, error=None))
+    row = (await client.get(f"/stations/CP1/log-uploads/{upload_id}")).json()
+    assert (row["status"], row["file_name"], row["station_file_name"]) == (
+        "uploaded", "CP1 diag.tgz", "CP1 diag.tgz")

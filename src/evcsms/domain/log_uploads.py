@@ -102,6 +102,11 @@ def safe_file_name(name: str | None, fallback: str) -> str:
     return name or fallback
 
 
+def default_file_name(station_id: str, log_type: str, upload_id: int) -> str:
+    """The stored file's name when neither the upload nor the station's answer named it."""
+    return safe_file_name(f"{station_id}-{log_type}-{upload_id}.log", f"upload-{upload_id}.log")
+
+
 def ascii_file_name(name: str) -> str:
     """`name` with everything outside a plain ASCII set replaced by `_` (the `filename=`
     fallback of Content-Disposition; `filename*=` carries the real name)."""

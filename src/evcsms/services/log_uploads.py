@@ -25,7 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from evcsms.bus.base import Bus
 from evcsms.domain.clock import Clock
 from evcsms.domain.commands import CommandName, parse_utc
-from evcsms.domain.log_uploads import OPEN_FOR, UploadState, answer_file_name, on_answer, on_status
+from evcsms.domain.log_uploads import (
+    OPEN_FOR,
+    UploadState,
+    answer_file_name,
+    default_file_name,
+    on_answer,
+    on_status,
+    safe_file_name,
+)
 from evcsms.domain.model import CommandStatus
 from evcsms.services.errors import ConflictError, NotFoundError
 from evcsms.storage import tables as t
@@ -44,7 +52,7 @@ class UploadClosedError(ConflictError):
 @dataclass(frozen=True, slots=True)
 class ReceivedFile:
     content: bytes
-    file_name: str | None
+    file_name: str | None  # from the form or the path; None: the station's announced name
     content_type: str | None
 
 
@@ -54,8 +62,6 @@ class Ticket:
 
     id: int
     station_id: str
-    log_type: str
-    station_file_name: str | None
 
 
 def token_digest(token: str) -> str:
@@ -116,8 +122,9 @@ class LogUploadService:
         answer = (response or {}).get("status") or record.status
 
         async def op(conn: AsyncConnection) -> None:
-            row = (await conn.execute(select(t.LogUpload.status, t.LogUpload.timeline)
-                                      .where(t.LogUpload.id == upload_id))).one()
+            row = (await conn.execute(
+                select(t.LogUpload.status, t.LogUpload.timeline, t.LogUpload.file_name,
+                       t.LogUpload.log_type).where(t.LogUpload.id == upload_id))).one()
             state, reason = on_answer(UploadState(row.status), accepted, response)
             if reason and not accepted:
                 reason = record.error or f"the station answered {answer}"
@@ -130,6 +137,9 @@ class LogUploadService:
                 values["error"] = reason
             if file_name:
                 values["station_file_name"] = file_name[:255]
+                # the file overtook this answer and was stored under a made-up name
+                if row.file_name == default_file_name(station_id, row.log_type, upload_id):
+                    values["file_name"] = safe_file_name(file_name, row.file_name)
             await conn.execute(update(t.LogUpload).where(t.LogUpload.id == upload_id)
                                .values(**values))
             if answer == "AcceptedCanceled":  # this request replaced the station's running one
@@ -180,13 +190,13 @@ class LogUploadService:
         UploadClosedError for one whose upload is over (used, failed, expired)."""
         async with self._engine.connect() as conn:
             row = (await conn.execute(
-                select(t.LogUpload.id, t.LogUpload.station_id, t.LogUpload.log_type,
-                       t.LogUpload.status, t.LogUpload.expires_at, t.LogUpload.station_file_name)
+                select(t.LogUpload.id, t.LogUpload.station_id, t.LogUpload.status,
+                       t.LogUpload.expires_at)
                 .where(t.LogUpload.token_hash == token_digest(token)))).first()
         if row is None:
             raise NotFoundError("no upload has this link")
         self._check_open(row.status, row.expires_at)
-        return Ticket(int(row.id), row.station_id, row.log_type, row.station_file_name)
+        return Ticket(int(row.id), row.station_id)
 
     def _check_open(self, status: str, expires_at: datetime) -> None:
         if not UploadState(status).open:
@@ -203,15 +213,18 @@ class LogUploadService:
         async def op(conn: AsyncConnection) -> tuple[int, str] | str:
             row = (await conn.execute(
                 select(t.LogUpload.id, t.LogUpload.station_id, t.LogUpload.status,
-                       t.LogUpload.expires_at, t.LogUpload.timeline)
+                       t.LogUpload.expires_at, t.LogUpload.timeline, t.LogUpload.log_type,
+                       t.LogUpload.station_file_name)
                 .where(t.LogUpload.token_hash == token_digest(token)))).first()
             if row is None:
                 return "missing"
             if not UploadState(row.status).open or now >= row.expires_at:
                 return "closed"
+            default = default_file_name(row.station_id, row.log_type, int(row.id))
+            name = safe_file_name(received.file_name or row.station_file_name, default)
             await conn.execute(update(t.LogUpload).where(t.LogUpload.id == row.id).values(
                 status=UploadState.UPLOADED.value, error=None, uploaded_at=now, updated_at=now,
-                file_name=received.file_name, content_type=received.content_type,
+                file_name=name, content_type=received.content_type,
                 size=size, sha256=digest, content=received.content,
                 timeline=[*row.timeline, _entry(now, "file received", "evcsms",
                                                 f"{size} bytes, sha256 {digest}")]))

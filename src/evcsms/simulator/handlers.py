@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
+import httpx
+
 from evcsms.simulator.client import Handler, JsonObject, after_reply
-from evcsms.simulator.messages import RFID_CARD
+from evcsms.simulator.messages import FIRMWARE, RFID_CARD, Clock, iso
+
+log = logging.getLogger(__name__)
 
 TRIGGERABLE_16 = frozenset({"BootNotification", "Heartbeat", "MeterValues", "StatusNotification"})
 TRIGGERABLE_201 = TRIGGERABLE_16 | {"TransactionEvent"}
@@ -47,8 +57,29 @@ class Configuration:
         return "Accepted"
 
 
+class StationParts(Protocol):
+    """What the diagnostics handlers (logs, firmware, reports) use of the station itself."""
+
+    dialect: Any  # replaced by a `_Firmware` wrapper once new firmware is installed
+
+    @property
+    def station_id(self) -> str: ...
+    @property
+    def ocpp_version(self) -> str: ...
+    @property
+    def now(self) -> Clock: ...
+    @property
+    def connectors(self) -> Sequence[Any]: ...
+
+    def request_reset(self, kind: str) -> None: ...
+    async def call_now(self, action: str, payload: JsonObject) -> JsonObject | None: ...
+
+
 class Control(Protocol):
     """What the handlers need from the station."""
+
+    @property
+    def station(self) -> StationParts: ...
 
     @property
     def config(self) -> Configuration: ...
@@ -116,6 +147,7 @@ def _reset(station: Control, kind: str) -> JsonObject:
 
 def handlers_16(station: Control) -> dict[str, Handler]:
     """Handler table for an OCPP 1.6 station."""
+    diagnostics = Diagnostics(station)
 
     async def remote_start(p: JsonObject) -> JsonObject:
         ok = station.remote_start(str(p.get("idTag", "")), p.get("connectorId"))
@@ -137,6 +169,8 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         return _availability(station, int(p.get("connectorId", 0)), p.get("type") == "Operative")
 
     async def trigger(p: JsonObject) -> JsonObject:
+        if p.get("requestedMessage") in diagnostics.TRIGGERS:
+            return diagnostics.trigger(str(p["requestedMessage"]))
         return _trigger(
             station, str(p.get("requestedMessage")), p.get("connectorId"), TRIGGERABLE_16
         )
@@ -158,7 +192,7 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         "GetConfiguration": get_configuration,
         "ChangeConfiguration": change_configuration,
     }
-    return {**_common(), **table}
+    return {**_common(), **table, **diagnostics.handlers()}
 
 
 def get_configuration_16(config: Configuration, keys: Any) -> JsonObject:
@@ -177,6 +211,7 @@ def get_configuration_16(config: Configuration, keys: Any) -> JsonObject:
 
 def handlers_201(station: Control) -> dict[str, Handler]:
     """Handler table for an OCPP 2.0.1 station."""
+    diagnostics = Diagnostics(station)
 
     async def request_start(p: JsonObject) -> JsonObject:
         token = p.get("idToken") or {}
@@ -206,6 +241,8 @@ def handlers_201(station: Control) -> dict[str, Handler]:
         return _availability(station, evse, p.get("operationalStatus") == "Operative")
 
     async def trigger(p: JsonObject) -> JsonObject:
+        if p.get("requestedMessage") in diagnostics.TRIGGERS:
+            return diagnostics.trigger(str(p["requestedMessage"]))
         evse = (p.get("evse") or {}).get("id")
         return _trigger(station, str(p.get("requestedMessage")), evse, TRIGGERABLE_201)
 
@@ -233,7 +270,7 @@ def handlers_201(station: Control) -> dict[str, Handler]:
         "GetVariables": get_variables,
         "SetVariables": set_variables,
     }
-    return {**_common(), **table}
+    return {**_common(), **table, **diagnostics.handlers()}
 
 
 def _variable_key(item: JsonObject) -> tuple[JsonObject, JsonObject, str]:
@@ -267,3 +304,310 @@ def _set_variable(config: Configuration, item: JsonObject) -> JsonObject:
         "attributeType": "Actual",
         "attributeStatus": status,
     }
+
+
+# -- remote diagnostics: log upload, firmware update, device model report ------------------
+
+UPLOAD_TIMEOUT = 30.0  # seconds for one log upload or firmware download
+FIRMWARE_MAX_BYTES = 64 * 1024 * 1024
+REPORT_CHUNK = 4  # reportData items per NotifyReport
+_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+
+
+def next_version(location: str, current: str) -> str:
+    """The version an image installs: the one in its file name (``sim-1.2.0.bin``), else
+    the current one with its last number raised."""
+    found = _VERSION.findall(location.rsplit("/", 1)[-1])
+    if found:
+        return str(found[-1])
+    head, _, last = current.rpartition(".")
+    return f"{head}.{int(last) + 1}" if last.isdigit() else f"{current}.1"
+
+
+class _Firmware:
+    """A station's dialect that reports another firmware version in BootNotification."""
+
+    def __init__(self, inner: Any, version: str) -> None:
+        self._inner = inner
+        self.firmware_version = version
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def boot(self, reason: str, serial: str) -> tuple[str, JsonObject]:
+        action, payload = self._inner.boot(reason, serial)
+        payload = dict(payload)
+        if "chargingStation" in payload:  # 2.0.1
+            payload["chargingStation"] = {**payload["chargingStation"],
+                                          "firmwareVersion": self.firmware_version}
+        else:
+            payload["firmwareVersion"] = self.firmware_version
+        return action, payload
+
+
+class Diagnostics:
+    """GetDiagnostics/GetLog (upload a generated log over HTTP), UpdateFirmware (download,
+    install, reboot with the new version) and GetBaseReport (NotifyReport in chunks), with
+    the status notifications a real station sends along the way."""
+
+    def __init__(self, control: Control) -> None:
+        self.control = control
+        self.v16 = control.station.ocpp_version == "1.6"
+        self.log_status = "Idle"
+        self.log_request: int | None = None
+        self.firmware_status = "Idle"
+        self.firmware_request: int | None = None
+        self._firmware_task: asyncio.Task[None] | None = None
+        self._upload_task: asyncio.Task[None] | None = None
+
+    @property
+    def station(self) -> StationParts:
+        return self.control.station
+
+    def handlers(self) -> dict[str, Handler]:
+        table: dict[str, Handler] = {"UpdateFirmware": self.update_firmware}
+        if self.v16:
+            table["GetDiagnostics"] = self.get_diagnostics
+        else:
+            table["GetLog"] = self.get_log
+            table["GetBaseReport"] = self.get_base_report
+        return table
+
+    # -- status notifications ------------------------------------------------------------
+
+    async def _log_status(self, status: str) -> None:
+        self.log_status = status
+        if self.v16:
+            await self.station.call_now("DiagnosticsStatusNotification", {"status": status})
+        else:
+            payload: JsonObject = {"status": status}
+            if self.log_request is not None:
+                payload["requestId"] = self.log_request
+            await self.station.call_now("LogStatusNotification", payload)
+
+    async def _firmware_status(self, status: str) -> None:
+        self.firmware_status = status
+        payload: JsonObject = {"status": status}
+        if not self.v16 and self.firmware_request is not None:
+            payload["requestId"] = self.firmware_request
+        await self.station.call_now("FirmwareStatusNotification", payload)
+
+    TRIGGERS = frozenset({"DiagnosticsStatusNotification", "LogStatusNotification",
+                          "FirmwareStatusNotification"})
+
+    def trigger(self, message: str) -> JsonObject:
+        """TriggerMessage for a status: the current one (Idle when nothing runs)."""
+        if message == "FirmwareStatusNotification":
+            after_reply(lambda: self._firmware_status(self.firmware_status))
+        else:
+            after_reply(lambda: self._log_status(self.log_status))
+        return _status("Accepted")
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def _log_text(self, kind: str, oldest: str | None, latest: str | None) -> bytes:
+        st = self.station
+        now = iso(st.now())
+        lines = [f"# {kind} log of {st.station_id} (evcsms simulator, OCPP {st.ocpp_version})",
+                 f"# firmware {getattr(st.dialect, 'firmware_version', FIRMWARE)}",
+                 f"# window {oldest or '-'} .. {latest or '-'}, generated {now}"]
+        lines += [f"{now} INFO connector {c.connector_id} {c.status}" for c in st.connectors]
+        if kind == "security":
+            lines.append(f"{now} INFO SecurityEvent StartupOfTheDevice")
+        else:
+            lines.append(f"{now} INFO heartbeat ok; firmware status {self.firmware_status}")
+        return ("\n".join(lines) + "\n").encode()
+
+    def _start_upload(self, location: str, name: str, content: bytes) -> None:
+        if self._upload_task is not None and not self._upload_task.done():
+            self._upload_task.cancel()
+
+        async def start() -> None:
+            self._upload_task = asyncio.create_task(self._upload(location, name, content))
+
+        after_reply(start)
+
+    async def _upload(self, location: str, name: str, content: bytes) -> None:
+        """Send the file (1.6: multipart POST, as most chargers do; 2.0.1: PUT) and report."""
+        await self._log_status("Uploading")
+        try:
+            async with httpx.AsyncClient(timeout=UPLOAD_TIMEOUT) as http:
+                if self.v16:
+                    answer = await http.post(location, files={
+                        "file": (name, content, "text/plain")})
+                else:
+                    answer = await http.put(location, content=content,
+                                            headers={"Content-Type": "text/plain"})
+            ok = answer.is_success
+            if not ok:
+                log.info("%s: log upload answered %s", self.station.station_id,
+                         answer.status_code)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.info("%s: log upload failed: %s", self.station.station_id, exc)
+            ok = False
+        await self._log_status("Uploaded" if ok else
+                               "UploadFailed" if self.v16 else "UploadFailure")
+        self.log_status = "Idle"
+
+    async def get_diagnostics(self, p: JsonObject) -> JsonObject:
+        stamp = self.station.now().strftime("%Y%m%dT%H%M%SZ")
+        name = f"{self.station.station_id}-diagnostics-{stamp}.log"
+        content = self._log_text("diagnostics", p.get("startTime"), p.get("stopTime"))
+        self._start_upload(str(p["location"]), name, content)
+        return {"fileName": name}
+
+    async def get_log(self, p: JsonObject) -> JsonObject:
+        kind = "security" if p.get("logType") == "SecurityLog" else "diagnostics"
+        window = p.get("log") or {}
+        busy = self._upload_task is not None and not self._upload_task.done()
+        self.log_request = p.get("requestId")
+        stamp = self.station.now().strftime("%Y%m%dT%H%M%SZ")
+        name = f"{self.station.station_id}-{kind}-{stamp}.log"
+        content = self._log_text(kind, window.get("oldestTimestamp"), window.get("latestTimestamp"))
+        self._start_upload(str(window.get("remoteLocation", "")), name, content)
+        return {"status": "AcceptedCanceled" if busy else "Accepted", "filename": name}
+
+    # -- firmware ------------------------------------------------------------------------
+
+    async def update_firmware(self, p: JsonObject) -> JsonObject:
+        firmware = p.get("firmware") or p
+        location = str(firmware.get("location", ""))
+        retrieve = firmware.get("retrieveDateTime") or firmware.get("retrieveDate")
+        busy = self._firmware_task is not None and not self._firmware_task.done()
+        if busy and self._firmware_task is not None:
+            self._firmware_task.cancel()
+        self.firmware_request = p.get("requestId")
+        signed = firmware.get("signature") is not None
+
+        async def start() -> None:
+            self._firmware_task = asyncio.create_task(self._install(location, retrieve, signed))
+
+        after_reply(start)
+        if self.v16:
+            return {}
+        return _status("AcceptedCanceled" if busy else "Accepted")
+
+    async def _download(self, location: str) -> bytes | None:
+        """The image, or None when the station cannot get it (unreachable, not http(s), an
+        error answer, or a location naming a failure, for demos)."""
+        if "fail" in location.lower() or not location.startswith(("http://", "https://")):
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=UPLOAD_TIMEOUT) as http, \
+                    http.stream("GET", location) as answer:
+                if not answer.is_success:
+                    return None
+                image = bytearray()
+                async for chunk in answer.aiter_bytes():
+                    image += chunk
+                    if len(image) > FIRMWARE_MAX_BYTES:
+                        return None
+                return bytes(image)
+        except httpx.HTTPError as exc:
+            log.info("%s: firmware download failed: %s", self.station.station_id, exc)
+            return None
+
+    async def _install(self, location: str, retrieve: Any, signed: bool) -> None:
+        st = self.station
+        wait = _seconds_until(retrieve, st.now())
+        if wait > 0:
+            if not self.v16:
+                await self._firmware_status("DownloadScheduled")
+            await asyncio.sleep(wait)
+        await self._firmware_status("Downloading")
+        image = await self._download(location)
+        if image is None:
+            await self._firmware_status("DownloadFailed")
+            self.firmware_status = "Idle"
+            return
+        log.info("%s: downloaded %d bytes (sha256 %s)", st.station_id, len(image),
+                 hashlib.sha256(image).hexdigest()[:16])
+        await self._firmware_status("Downloaded")
+        if signed and not self.v16:
+            await self._firmware_status("SignatureVerified")
+        await self._firmware_status("Installing")
+        version = next_version(location, getattr(st.dialect, "firmware_version", FIRMWARE))
+        inner = st.dialect._inner if isinstance(st.dialect, _Firmware) else st.dialect
+        st.dialect = _Firmware(inner, version)
+        await self._firmware_status("Installed")
+        self.firmware_status = "Idle"
+        reboot = getattr(st, "reboot", None)  # VirtualStation: boot reason FirmwareUpdate
+        if reboot is not None:
+            reboot("Reboot", "FirmwareUpdate")
+        else:
+            st.request_reset("SoftReset")
+
+    # -- device model report ---------------------------------------------------------------
+
+    async def get_base_report(self, p: JsonObject) -> JsonObject:
+        base = str(p.get("reportBase"))
+        items = self._report(base)
+        request_id = int(p.get("requestId", 0))
+
+        async def send() -> None:
+            generated = iso(self.station.now())
+            chunks = [items[i:i + REPORT_CHUNK] for i in range(0, len(items), REPORT_CHUNK)]
+            for seq_no, chunk in enumerate(chunks):
+                await self.station.call_now("NotifyReport", {
+                    "requestId": request_id, "generatedAt": generated, "seqNo": seq_no,
+                    "tbc": seq_no < len(chunks) - 1, "reportData": chunk})
+
+        after_reply(send)
+        return _status("Accepted")
+
+    def _report(self, base: str) -> list[JsonObject]:
+        st = self.station
+        items: list[JsonObject] = []
+        if base in ("FullInventory", "SummaryInventory"):
+            items.append(_report_item({"name": "ChargingStation"}, "AvailabilityState",
+                                      "Available", "ReadOnly", "OptionList",
+                                      values="Available,Occupied,Reserved,Unavailable,Faulted"))
+        if base == "FullInventory":
+            firmware = getattr(st.dialect, "firmware_version", FIRMWARE)
+            items.append(_report_item({"name": "ChargingStation"}, "Model", "SimCharger",
+                                      "ReadOnly", "string"))
+            items.append(_report_item({"name": "Controller"}, "FirmwareVersion", firmware,
+                                      "ReadOnly", "string"))
+        for c in st.connectors:
+            evse = {"name": "EVSE", "evse": {"id": c.connector_id}}
+            connector = {"name": "Connector", "evse": {"id": c.connector_id, "connectorId": 1}}
+            shown = c.status if c.status in ("Available", "Faulted", "Unavailable") else "Occupied"
+            if base in ("FullInventory", "SummaryInventory"):
+                items.append(_report_item(evse, "AvailabilityState", shown, "ReadOnly",
+                                          "OptionList"))
+            if base == "FullInventory":
+                items.append(_report_item(evse, "Power", "22000", "ReadOnly", "decimal",
+                                          attribute="MaxSet", unit="W"))
+                items.append(_report_item(connector, "ConnectorType", "cType2", "ReadOnly",
+                                          "string"))
+        if base in ("FullInventory", "ConfigurationInventory"):
+            config = self.control.config
+            for (component, variable), key in VARIABLES_201.items():
+                value = config.get(key)
+                if value is not None:
+                    items.append(_report_item(
+                        {"name": component}, variable, value,
+                        "ReadOnly" if key in config.readonly else "ReadWrite",
+                        "integer" if value.isdigit() else "string"))
+        return items
+
+def _report_item(component: JsonObject, variable: str, value: str, mutability: str,
+                 data_type: str, *, attribute: str = "Actual", unit: str | None = None,
+                 values: str | None = None) -> JsonObject:
+    characteristics: JsonObject = {"dataType": data_type, "supportsMonitoring": False}
+    if unit:
+        characteristics["unit"] = unit
+    if values:
+        characteristics["valuesList"] = values
+    return {"component": component, "variable": {"name": variable},
+            "variableAttribute": [{"type": attribute, "value": value, "mutability": mutability}],
+            "variableCharacteristics": characteristics}
+
+
+def _seconds_until(when: Any, now: datetime) -> float:
+    if not isinstance(when, str):
+        return 0.0
+    with contextlib.suppress(ValueError):
+        return max(0.0, (datetime.fromisoformat(when.replace("Z", "+00:00")) - now)
+                   .total_seconds())
+    return 0.0

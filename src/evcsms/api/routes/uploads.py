@@ -53,7 +53,7 @@ async def _receive(request: Request, services: ServicesDep, token: str,
                    path_name: str | None) -> JSONResponse:
     uploads = services.log_uploads
     try:
-        ticket = await uploads.ticket(token)
+        await uploads.ticket(token)  # 404/410 before reading a byte
         content_type = request.headers.get("content-type", "")
         is_form = content_type.lower().startswith("multipart/form-data")
         # a form carries some bytes of headers and boundaries besides the file
@@ -69,10 +69,8 @@ async def _receive(request: Request, services: ServicesDep, token: str,
                 raise HTTPException(413, f"the file is larger than the "
                                          f"{uploads.max_bytes}-byte limit")
             body, file_type, file_name = part.content, part.content_type, part.file_name or path_name
-        default = safe_file_name(f"{ticket.station_id}-{ticket.log_type}-{ticket.id}.log",
-                                 f"upload-{ticket.id}.log")
-        name = safe_file_name(file_name or ticket.station_file_name, default)
-        row = await uploads.receive(token, ReceivedFile(body, name, _media_type(file_type)))
+        row = await uploads.receive(token, ReceivedFile(
+            body, safe_file_name(file_name, "") or None, _media_type(file_type)))
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except UploadClosedError as exc:
