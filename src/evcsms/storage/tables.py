@@ -538,6 +538,69 @@ class DeviceVariable(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class SiteLoad(Base):
+    """A site under load management: its electrical tree (`domain.load` dict form, exact
+    decimals as JSON text), the sharing policy, operator pins and whether it is paused."""
+
+    __tablename__ = "site_load"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    tree: Mapped[str] = mapped_column(Text)  # circuits, evses, voltage, schedules
+    policy: Mapped[str] = mapped_column(String(16), default="equal")
+    pins: Mapped[str] = mapped_column(Text, default="[]")  # [{"evse", "value"}]
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChargingProfileRecord(Base):
+    """The charging profile a station holds for one EVSE and purpose, as last sent: the
+    live allocation ("allocation": a TxProfile with a lease), the failsafe ("failsafe": a
+    TxDefaultProfile at stack level 0) or an operator's."""
+
+    __tablename__ = "charging_profiles"
+    __table_args__ = (UniqueConstraint("station_id", "evse_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str | None] = mapped_column(String(48))
+    profile_id: Mapped[int] = mapped_column(Integer)
+    stack_level: Mapped[int] = mapped_column(Integer)
+    limit: Mapped[Decimal] = mapped_column(DecimalText())
+    unit: Mapped[str] = mapped_column(String(1))
+    number_phases: Mapped[int | None] = mapped_column(Integer)
+    transaction_ref: Mapped[str | None] = mapped_column(String(64))
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))  # pending, accepted, rejected, failed
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Reservation(Base):
+    """A ReserveNow: `id` is the OCPP reservationId. Status: pending (sent), accepted,
+    rejected, failed, cancelled, used (the token started a session), expired."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (Index("ix_reservations_station_status", "station_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    evse_id: Mapped[int] = mapped_column(Integer)  # 0: any EVSE of the station
+    id_token: Mapped[str] = mapped_column(String(36))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    command_id: Mapped[str | None] = mapped_column(String(36))
+    session_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core `Table` a mapped class is declared on (SQLAlchemy types it as `FromClause`)."""
     table = model.__table__
