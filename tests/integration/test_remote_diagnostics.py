@@ -149,6 +149,20 @@ async def test_firmware_update_succeeds_and_the_new_version_is_recorded(server: 
         boots = await server.services.stations.events("FW201", kind="boot", limit=5)
         assert boots[0].payload["reason"] == "FirmwareUpdate"
 
+        # asked for its firmware status now, the station says it is idle
+        trigger = (await api.post("/stations/FW201/commands", json={
+            "name": "trigger_message", "params": {"message": "FirmwareStatusNotification"}})
+                   ).json()
+        assert trigger["status"] == "accepted"
+
+        async def last_status() -> Any:
+            events = await server.services.stations.events("FW201", kind="firmware_status",
+                                                           limit=1)
+            return events[0].payload["status"]
+
+        assert await until(last_status, lambda s: s == "Idle") == "Idle"
+        assert (await read())["status"] == "succeeded"  # a late Idle changes nothing
+
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_firmware_update_fails_and_opens_an_incident(server: Running, version: str
