@@ -451,3 +451,37 @@ async def test_a_healthy_session_opens_no_incident(
         await sweep_meters(services, clock)
         await services.diagnostics.check_stuck_sessions(clock.now())
         await no_active_incidents(services)
+
+
+# -- make run ----------------------------------------------------------------------------------
+
+
+def test_the_demo_injects_faults_that_open_and_resolve_incidents(tmp_path: Any) -> None:
+    """`make run` in small: random faults (here only connector faults, every second, each
+    held a second) become incidents on the demo's node and resolve again."""
+    import os
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    db = tmp_path / "demo.db"
+    env = os.environ | {"EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+                        "EVCSMS_PORT": str(port), "EVCSMS_LOG_LEVEL": "warning"}
+    env.pop("EVCSMS_ADMIN_TOKEN", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "evcsms", "demo", "--stations", "2", "--meter-interval", "1",
+         "--session-seconds", "3", "5", "--duration", "6", "--fault-every", "1",
+         "--fault-hold", "1", "--fault-kinds", "connector_fault"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"http://127.0.0.1:{port}/api/v1/incidents?status=active" in result.stdout
+    assert "injected connector_fault on DEMO" in result.stdout
+    assert "cleared connector_fault on DEMO" in result.stdout
+    rows = sqlite3.connect(db).execute(
+        "select kind, status from incidents where kind = 'connector_fault'").fetchall()
+    assert rows, "no injected fault became an incident"
+    assert ("connector_fault", "resolved") in rows

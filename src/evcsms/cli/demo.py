@@ -2,7 +2,9 @@
 
 Registers demo stations (half OCPP 1.6J, half 2.0.1) with a password and demo
 RFID tokens, makes sure an operator token exists, prints the URLs and runs
-the server and the fleet in one process until Ctrl-C.
+the server and the fleet in one process until Ctrl-C. Every minute (`--fault-every`) one
+demo station gets a random fault (docs/fault-injection.md), cleared a while later, so
+incidents open and resolve under /api/v1/incidents; `--no-faults` turns that off.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import signal
 import socket
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,8 +25,14 @@ from evcsms.services.container import Services
 from evcsms.services.errors import ConflictError
 from evcsms.settings import Settings
 
+if TYPE_CHECKING:
+    from evcsms.simulator.faults import Fault
+    from evcsms.simulator.fleet import RandomFaults
+
 DEMO_TAGS = ["DEMO-RFID-01", "DEMO-RFID-02", "DEMO-RFID-03", "DEMO-RFID-04"]
 DEMO_SITE = "DEMO-SITE"
+DEMO_RATING_A = "32"  # the demo stations' current rating, so over_current is checked
+NOT_IN_DEMO = ("stuck_session",)  # found only after 24 h
 # An OCPI 2.2.1 tariff with a start fee, a cheaper night rate, time-of-use and an idle fee,
 # so a demo session's receipt has something to show.
 DEMO_TARIFF: dict[str, Any] = {
@@ -53,11 +61,22 @@ DEMO_TARIFF: dict[str, Any] = {
 @click.option("--duration", default=None, type=float, help="Stop after S seconds (default: Ctrl-C)")
 @click.option("--session-seconds", nargs=2, type=float, default=(60.0, 240.0), show_default=True,
               help="Shortest and longest simulated charging session")
+@click.option("--faults/--no-faults", default=True, show_default=True,
+              help="Inject random faults into the simulated fleet")
+@click.option("--fault-every", type=click.FloatRange(min=1.0), default=60.0, show_default=True,
+              help="Seconds between two injected faults")
+@click.option("--fault-hold", type=click.FloatRange(min=0.0), default=120.0, show_default=True,
+              help="Seconds a fault lasts (longer where its detection needs it)")
+@click.option("--fault-kinds", default=None, metavar="KIND,KIND",
+              help="Only these fault classes (default: all but stuck_session)")
 def demo(stations: int, meter_interval: float, duration: float | None,
-         session_seconds: tuple[float, float], **flags: Any) -> None:
-    """Start evcsms with a simulated fleet charging, and print the URLs to open."""
+         session_seconds: tuple[float, float], faults: bool, fault_every: float,
+         fault_hold: float, fault_kinds: str | None, **flags: Any) -> None:
+    """Start evcsms with a simulated fleet charging (and now and then failing), and print the
+    URLs to open."""
     from evcsms.cli.main import settings_or_exit
 
+    kinds = _kinds(fault_kinds) if faults else ()
     settings = settings_or_exit(**flags)
     try:
         import uvloop
@@ -68,18 +87,35 @@ def demo(stations: int, meter_interval: float, duration: float | None,
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(_demo(settings, stations, meter_interval, duration, session_seconds))
+            runner.run(_demo(settings, stations, meter_interval, duration, session_seconds,
+                             fault_kinds=kinds, fault_every=fault_every, fault_hold=fault_hold))
     except KeyboardInterrupt:  # Ctrl-C after the server shut down cleanly
         click.echo("evcsms demo stopped")
 
 
+def _kinds(text: str | None) -> tuple[Fault, ...]:
+    """The fault classes to inject at random (the simulator is imported only when used)."""
+    from evcsms.simulator.faults import Fault
+
+    if text is None:
+        return tuple(f for f in Fault if f.value not in NOT_IN_DEMO)
+    try:
+        return tuple(Fault(k.strip()) for k in text.split(",") if k.strip())
+    except ValueError:
+        names = ", ".join(f.value for f in Fault)
+        raise click.BadParameter(f"{text!r}: use some of {names}",
+                                 param_hint="--fault-kinds") from None
+
+
 async def _demo(
     settings: Settings, count: int, meter_interval: float, duration: float | None,
-    session_seconds: tuple[float, float] = (60.0, 240.0),
+    session_seconds: tuple[float, float] = (60.0, 240.0), *,
+    fault_kinds: tuple[Fault, ...] = (), fault_every: float = 60.0, fault_hold: float = 120.0,
 ) -> None:
     from evcsms.bootstrap import build_services, close_services, serve
     from evcsms.simulator.connector import SessionPattern
-    from evcsms.simulator.fleet import run_fleet
+    from evcsms.simulator.fleet import RandomFaults, build_fleet, run_stations
+    from evcsms.simulator.stats import FleetStats
 
     if "EVCSMS_LOG_LEVEL" not in os.environ:  # keep the fleet's progress display readable
         settings = settings.model_copy(update={"log_level": "warning"})
@@ -94,25 +130,42 @@ async def _demo(
     finally:
         await close_services(services)
     _banner(settings, token, ids16 + ids201)
+    faults = None
+    if fault_kinds:
+        faults = RandomFaults(every=fault_every, hold=fault_hold, kinds=fault_kinds,
+                              report=_report)
+        _fault_banner(settings, token, faults)
     stop = asyncio.Event()
     server = asyncio.create_task(serve(settings, stop), name="server")
     await _wait_for_port(settings.host, settings.port, server)
     url = f"ws://{settings.host}:{settings.port}/ocpp"
     idle = (min(2.0, session_seconds[0]), min(20.0, session_seconds[1]))
     pattern = SessionPattern(session_seconds=session_seconds, idle_seconds=idle)
-    fleets = [
-        run_fleet(url, len(ids16), "1.6", duration=duration, password=password,
-                  meter_interval=meter_interval, id_tags=DEMO_TAGS, pattern=pattern,
-                  id_prefix="DEMO16-", progress=True),
-        run_fleet(url, len(ids201), "2.0.1", duration=duration, password=password,
-                  meter_interval=meter_interval, id_tags=DEMO_TAGS, pattern=pattern,
-                  id_prefix="DEMO201-", progress=False, seed=2),
-    ]
+    stats = FleetStats()
+    common: dict[str, Any] = {"stats": stats, "password": password,
+                              "meter_interval": meter_interval, "id_tags": DEMO_TAGS,
+                              "pattern": pattern}
+    fleet = [*build_fleet(url, len(ids16), "1.6", id_prefix="DEMO16-", **common),
+             *build_fleet(url, len(ids201), "2.0.1", id_prefix="DEMO201-", seed=2, **common)]
     try:
-        await asyncio.gather(*fleets)
+        await run_stations(fleet, duration=duration, stats=stats, progress=True, faults=faults)
     finally:
         stop.set()
         await asyncio.gather(server, return_exceptions=True)
+
+
+def _report(line: str) -> None:
+    print(line, flush=True)  # above the fleet's live table (Rich redirects stdout)
+
+
+def _fault_banner(settings: Settings, token: str, faults: RandomFaults) -> None:
+    base = f"http://{settings.host}:{settings.port}/api/v1"
+    click.echo(f"  Faults: every {faults.every:g} s one random fault on a demo station, cleared "
+               f"after {faults.hold:g} s or more (--no-faults to turn off)")
+    click.echo(f"  Incidents:           {base}/incidents?status=active")
+    click.echo(f"  Fleet health:        {base}/fleet/health")
+    click.echo(f"  Try: curl -H 'Authorization: Bearer {token}' '{base}/incidents?status=active'")
+    click.echo("")
 
 
 async def _register(services: Services, count: int, password: str) -> tuple[list[str], list[str]]:
@@ -131,6 +184,9 @@ async def _register(services: Services, count: int, password: str) -> tuple[list
     await services.tariffs.put_site(DEMO_SITE, name="Demo car park", time_zone="Europe/Amsterdam")
     for station_id in ids16 + ids201:
         await services.tariffs.place_station(station_id, DEMO_SITE)
+        # a rating, so injected over-current is found (the simulator draws at most ~33 A)
+        await services.thresholds.set("station", station_id, {"rated_current_a": DEMO_RATING_A},
+                                      by="demo")
     await services.tariffs.put(DEMO_TARIFF)
     await services.tariffs.assign("default", "", DEMO_TARIFF["id"])
     return ids16, ids201

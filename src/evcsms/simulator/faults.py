@@ -155,8 +155,8 @@ FAULTS: dict[Fault, FaultSpec] = {
             "and reads nothing, so WebSocket pings go unanswered",
             "reads again: talks on (a Heartbeat at once), or reconnects if the CSMS has "
             "dropped the socket meanwhile",
-            "silent for 1.5 heartbeat intervals, then the next sweep pings it (<= 10 s "
-            "for the pong) and finds it offline",
+            "silent for 1.1 heartbeat intervals, then the next sweep pings it (10 s for "
+            "the pong) and finds it offline",
             "hung",
         ),
         _spec(

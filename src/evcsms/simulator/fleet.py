@@ -205,13 +205,13 @@ class FaultSchedule(Protocol):
 Report = Callable[[str], None]
 
 
-def describe(inj: Injection, verb: str) -> str:
+def describe(inj: Injection, verb: str, ocpp_version: str = "1.6") -> str:
     """One line for an operator: when, what, where, and what evcsms should make of it."""
     spec = inj.spec
     where = inj.station_id if inj.connector == 0 else f"{inj.station_id}/{inj.connector}"
     line = f"{time.strftime('%H:%M:%S')} {verb} {inj.fault.value} on {where}"
     if verb == "injected":
-        line += f" -> expect a {spec.incident} incident ({spec.detection})"
+        line += f" -> incident {spec.incident_for(ocpp_version)}: {spec.detection}"
     return line
 
 
@@ -239,7 +239,7 @@ class FaultPlan:
         await station.wait_online()
         inj = station.inject(planned.fault, planned.connector, **planned.params)
         if self.report is not None:
-            self.report(describe(inj, "injected"))
+            self.report(describe(inj, "injected", station.ocpp_version))
         if planned.hold is None:
             return
         await asyncio.sleep(planned.hold)
@@ -307,7 +307,7 @@ class RandomFaults:
         inj = station.inject(fault, connector)
         self.injected.append(inj)
         if self.report is not None:
-            self.report(describe(inj, "injected"))
+            self.report(describe(inj, "injected", station.ocpp_version))
         task = asyncio.create_task(self._clear_later(station, inj))
         self._clears.add(task)
         task.add_done_callback(self._clears.discard)
