@@ -103,7 +103,7 @@ async def test_unlock_availability_cache_and_data_transfer(csms: FakeCsms) -> No
         await csms.wait_for(lambda: status_trail(csms)[-1] == "S:Available")
         cache = await csms.call("CP1", "ClearCache", {})
         data = await csms.call("CP1", "DataTransfer", {"vendorId": "acme", "data": "x"})
-        unknown = await csms.call("CP1", "GetDiagnostics", {"location": "ftp://example.com"})
+        unknown = await csms.call("CP1", "GetLocalListVersion", {})
     assert unlocked[2] == {"status": "Unlocked"} and missing[2] == {"status": "NotSupported"}
     assert off[2] == on[2] == {"status": "Accepted"} and refused[2] == {"status": "Rejected"}
     assert cache[2] == data[2] == {"status": "Accepted"}
@@ -133,8 +133,10 @@ async def test_trigger_message_sends_after_answering(csms: FakeCsms) -> None:
         diag = await csms.call(
             "CP1", "TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"}
         )
+        idle = await csms.wait_calls("DiagnosticsStatusNotification")
     assert [a[2]["status"] for a in (status, meter, beat, boot)] == ["Accepted"] * 4
-    assert bad[2] == {"status": "Rejected"} and diag[2] == {"status": "NotImplemented"}
+    assert bad[2] == {"status": "Rejected"} and diag[2] == {"status": "Accepted"}
+    assert idle == [{"status": "Idle"}]  # no upload running
     assert csms.received[before].payload["connectorId"] == 2
     kinds = [kind for _, kind, _ in csms.events]
     first_answer = kinds.index("answer")
