@@ -96,6 +96,11 @@ def test_meter_effects_change_what_the_meter_reports() -> None:
 # -- the station ----------------------------------------------------------------------------------
 
 
+def _last_status(csms: FakeCsms) -> str:
+    last = csms.calls("StatusNotification")[-1]
+    return str(last.get("status", last.get("connectorStatus")))
+
+
 def _values(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return [v for mv in payload["meterValue"] for v in mv["sampledValue"]]
 
@@ -130,6 +135,9 @@ async def test_connector_fault_ends_the_session_and_reports_faulted_then_availab
         st.clear_fault(Fault.CONNECTOR_FAULT)
         async with asyncio.timeout(5):
             await inj.wait_for("cleared")
+        await csms.wait_for(lambda: _last_status(csms) == "Available")
+        if version == "2.0.1":
+            await csms.wait_calls("NotifyEvent", 2)
     statuses = csms.calls("StatusNotification")
     if version == "1.6":
         stop = csms.calls("StopTransaction")[0]
@@ -164,6 +172,7 @@ async def test_station_wide_fault_is_connector_0_in_1_6(csms: FakeCsms) -> None:
         st.clear_fault(Fault.CONNECTOR_FAULT, connector=0)
         async with asyncio.timeout(5):
             await inj.wait_for("cleared")
+        await csms.wait_calls("StatusNotification", 4)  # 1 and 2 at boot, then 0 Faulted, 0 Available
         assert st.accepting_sessions
     station = [
         (p["status"], p["errorCode"])
@@ -182,6 +191,7 @@ async def test_station_wide_fault_faults_every_evse_in_2_0_1(csms: FakeCsms) -> 
         st.clear_fault(Fault.CONNECTOR_FAULT, 0)
         async with asyncio.timeout(5):
             await inj.wait_for("cleared", 2)
+        await csms.wait_calls("NotifyEvent", 4)
     faulted = [
         p["evseId"] for p in csms.calls("StatusNotification") if p["connectorStatus"] == "Faulted"
     ]
@@ -332,6 +342,7 @@ async def test_2_0_1_over_temperature_is_a_monitor_alert(csms: FakeCsms) -> None
         st.clear_fault(Fault.OVER_TEMPERATURE)
         async with asyncio.timeout(5):
             await inj.wait_for("cleared")
+        await csms.wait_calls("NotifyEvent", 2)
     assert inj.spec.incident_for("2.0.1") == "station_event"
     events = [p["eventData"][0] for p in csms.calls("NotifyEvent")]
     assert [(e["trigger"], e["actualValue"], e["cleared"]) for e in events] == [
@@ -386,6 +397,7 @@ async def test_register_faults_step_once_and_end_the_session(
         inj = st.inject(fault)
         async with asyncio.timeout(5):
             await inj.wait_for("session_end")
+        await csms.wait_calls("StopTransaction")
     trail = [
         r for p in csms.calls("MeterValues") for r in registers(p["meterValue"][0]["sampledValue"])
     ]

@@ -224,8 +224,10 @@ class ConnectorRunner:
             if c.status != "Faulted":
                 await self.set_status(*c.resting())
         else:
+            inj.mark("status")  # marks are taken as the symptom is sent
             await self.set_status(*c.resting(), force=True)
-        inj.mark("status")
+        if not inj.times("status"):
+            inj.mark("status")
         problem = link.dialect.problem(
             c.connector_id, inj.text("code"), True, event_id, iso(link.now())
         )
@@ -235,6 +237,7 @@ class ConnectorRunner:
     async def leave_fault(self, inj: Injection, event_id: int) -> None:
         """The connector fault was cleared (``conn.faults`` no longer has it): back to rest."""
         c, link = self.conn, self.link
+        inj.mark("cleared")
         if c.idle.is_set() and c.status == "Faulted":
             await self.set_status(*c.resting())
         problem = link.dialect.problem(
@@ -242,7 +245,6 @@ class ConnectorRunner:
         )
         if problem is not None:
             await link.send(*problem)
-        inj.mark("cleared")
         c.wake.set()
 
     async def visit(self, id_tag: str, *, phases: int | None = None) -> bool:
@@ -308,9 +310,9 @@ class ConnectorRunner:
                     await self._meter_loop(session)
                 else:
                     await self._fail(session, failing)
-                await self._end(session)
                 for inj in [*c.stepped, *([failing] if failing is not None else [])]:
                     inj.mark("session_end")
+                await self._end(session)
                 await self.set_status("Finishing")
             await self.set_status(*c.resting())
         finally:
@@ -359,7 +361,8 @@ class ConnectorRunner:
         c = self.conn
         if c.end_after is not None:
             return c.end_after > 0
-        return k < s.profile.total_samples or c.holding or bool(c.steps)
+        # a held session goes on while its fault lasts, and sends one normal sample after
+        return k < s.profile.total_samples or c.holding or bool(c.steps or c.recovering)
 
     async def _meter_loop(self, s: Session) -> None:
         c, link = self.conn, self.link
@@ -380,7 +383,7 @@ class ConnectorRunner:
                 c.register_wh += delta_wh
                 link.stats.energy_wh += delta_wh
             stepped = self._take_steps()
-            await link.send(*link.dialect.update(s, self.reading(), iso(link.now())))
+            message = link.dialect.update(s, self.reading(), iso(link.now()))
             for f, inj in c.faults.items():
                 if f in _METER_FAULTS or f is Fault.STUCK_SESSION:
                     inj.mark("sample")
@@ -389,6 +392,7 @@ class ConnectorRunner:
             for inj in c.recovering:
                 inj.mark("cleared")
             c.recovering.clear()
+            await link.send(*message)
             if c.end_after is not None and not stepped:
                 c.end_after -= 1
             k += 1

@@ -689,8 +689,8 @@ class FaultDriver:
             async with self._lock:
                 if self.station_code is not None and inj.connector == 0:
                     await st.end_sessions("Other")
-                    await self._report_station("Faulted", inj.text("code"))
                     inj.mark("status")
+                    await self._report_station("Faulted", inj.text("code"))
                 else:
                     for c in self._connectors(inj):
                         await self._runner(c).enter_fault(inj, st.next_event_id())
@@ -702,9 +702,10 @@ class FaultDriver:
         elif f is Fault.FLAPPING:
             await self._flap(inj)
         elif f is Fault.BOOT_LOOP:
-            for n in range(1, inj.count("count") + 1):
+            for _ in range(inj.count("count")):
+                seen = st.generation
                 st.reboot("Reboot", "Watchdog", inj)
-                await inj.wait_for("boot", n)
+                await st.wait_generation(seen)  # booted (marked as its BootNotification went)
                 await asyncio.sleep(inj.number("interval"))
         elif f in (Fault.FAILED_SESSION, Fault.SILENT_FAILURE):
             await self._failing_sessions(inj)
@@ -718,8 +719,8 @@ class FaultDriver:
         if f is Fault.CONNECTOR_FAULT:
             async with self._lock:
                 if inj.connector == 0 and st.ocpp_version == "1.6":
-                    await self._report_station("Available", "NoError")
                     inj.mark("cleared")
+                    await self._report_station("Available", "NoError")
                 else:
                     for c in self._connectors(inj):
                         await self._runner(c).leave_fault(inj, st.next_event_id())
@@ -730,9 +731,9 @@ class FaultDriver:
                 await st.wait_generation(seen)
             inj.mark("cleared")
         elif f is Fault.HUNG:
+            inj.mark("cleared")
             await st.set_hung(False)
             await st.send(*st.dialect.heartbeat())  # on a new connection if it was dropped
-            inj.mark("cleared")
         elif f is Fault.STUCK_SESSION:
             c = self._connectors(inj)[0]
             if c.session is not None:
@@ -754,8 +755,8 @@ class FaultDriver:
         )
         if message is not None:
             async with self._lock:
+                inj.mark("event" if active else "cleared")
                 await st.send(*message)
-            inj.mark("event" if active else "cleared")
 
     async def _report_station(self, status: str, code: str) -> None:
         st = self.station

@@ -287,6 +287,8 @@ class VirtualStation:
         self, client: OcppClient, reason: str, boot_mark: Injection | None = None
     ) -> bool:
         """BootNotification until Accepted (True); False if the station is stopped meanwhile."""
+        if boot_mark is not None:
+            boot_mark.mark("boot")  # a boot of a boot loop: its first BootNotification goes now
         while not self._stopping:
             resp = (
                 await self._call(client, *self.dialect.boot(reason, f"SN-{self.station_id}")) or {}
@@ -295,8 +297,6 @@ class VirtualStation:
             interval = interval if isinstance(interval, int) else 0
             if resp.get("status") == "Accepted":
                 self.accept_boot(interval)
-                if boot_mark is not None:
-                    boot_mark.mark("boot")
                 return True
             self._wake.clear()
             if not self._stopping:
