@@ -23,6 +23,7 @@ from evcsms.services.drivers import DriverService
 from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
+from evcsms.services.load import LoadService
 from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
@@ -90,6 +91,7 @@ async def build_services(
         diagnostics=DiagnosticsService(engine, bus, clock, incidents, thresholds,
                                        heartbeat_interval=settings.heartbeat_interval),
         thresholds=thresholds,
+        load=LoadService(engine, writer, bus, clock, commands),
         uptime=UptimeService(engine, writer, clock),
         webhooks=WebhookService(engine, writer, bus, clock),
         cdrs=CdrService(engine, writer, bus, clock, country_code=settings.ocpi_country_code,
@@ -109,6 +111,7 @@ async def build_services(
         await services.cdrs.start()
         await services.live_cost.start()
         await services.diagnostics.start()
+        await services.load.start()
         await services.webhooks.start()
         await services.firmware.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
@@ -130,6 +133,7 @@ async def close_services(services: Services) -> None:
     await services.firmware.close()
     await services.webhooks.close()
     await services.diagnostics.close()
+    await services.load.close()
     await services.live_cost.close()
     await services.cdrs.close()
     await services.presence.close()

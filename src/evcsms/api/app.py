@@ -15,6 +15,7 @@ from evcsms.api.routes import (
     health,
     id_tokens,
     incidents,
+    load,
     me,
     messages,
     remote,
@@ -60,6 +61,8 @@ TAGS = [
                                                    "device model of a station"},
     {"name": "uploads", "description": "Where stations send log files (outside /api/v1; the "
                                        "one-time token in the path is the credential)"},
+    {"name": "load management", "description": "A site's electrical tree and limits, the "
+                                               "power each EVSE gets, pins and pause"},
     {"name": "health", "description": "Liveness"},
 ]
 
@@ -83,6 +86,7 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.include_router(incidents.webhook_router, prefix=PREFIX)
     app.include_router(incidents.history_router, prefix=PREFIX)
     app.include_router(thresholds.router, prefix=PREFIX)
+    app.include_router(load.router, prefix=PREFIX)
     app.include_router(remote.router, prefix=PREFIX)
     app.include_router(uploads.router)  # stations, not operators: no API token, no prefix
     app.include_router(me.me, prefix=PREFIX)

@@ -16,6 +16,7 @@ from evcsms.services.drivers import DriverService
 from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
 from evcsms.services.live_cost import LiveCostService
+from evcsms.services.load import LoadService
 from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
@@ -53,6 +54,7 @@ class Services:
     incidents: IncidentService
     diagnostics: DiagnosticsService
     thresholds: ThresholdService
+    load: LoadService
     uptime: UptimeService
     webhooks: WebhookService
     log_uploads: LogUploadService
