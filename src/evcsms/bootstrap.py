@@ -28,6 +28,7 @@ from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
+from evcsms.services.reservations import ReservationService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
@@ -103,6 +104,7 @@ async def build_services(
                                      max_bytes=settings.max_upload_bytes),
         firmware=FirmwareService(engine, writer, bus, clock, incidents),
         device_model=DeviceModelService(engine, writer, clock),
+        reservations=ReservationService(engine, writer, bus, clock, commands),
     )
     _hook_commands(services)
     await services.presence.start()
@@ -114,6 +116,7 @@ async def build_services(
         await services.load.start()
         await services.webhooks.start()
         await services.firmware.start()
+        await services.reservations.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
@@ -127,9 +130,12 @@ def _hook_commands(services: Services) -> None:
                  CommandName.SET_VARIABLES, CommandName.GET_CONFIGURATION,
                  CommandName.CHANGE_CONFIGURATION):
         services.commands.hook(name, services.device_model)
+    for name in (CommandName.RESERVE_NOW, CommandName.CANCEL_RESERVATION):
+        services.commands.hook(name, services.reservations)
 
 
 async def close_services(services: Services) -> None:
+    await services.reservations.close()
     await services.firmware.close()
     await services.webhooks.close()
     await services.diagnostics.close()

@@ -21,6 +21,7 @@ from evcsms.services.log_uploads import LogUploadService
 from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.services.receipts import ReceiptService
+from evcsms.services.reservations import ReservationService
 from evcsms.services.sessions import SessionService
 from evcsms.services.stations import StationService
 from evcsms.services.tariffs import TariffService
@@ -60,3 +61,4 @@ class Services:
     log_uploads: LogUploadService
     firmware: FirmwareService
     device_model: DeviceModelService
+    reservations: ReservationService

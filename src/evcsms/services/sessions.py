@@ -30,6 +30,7 @@ from evcsms.services.meter_store import (
     recompute_energy,
     stored_samples,
 )
+from evcsms.services.reservations import use_reservation
 from evcsms.services.tariffs import choose_tariff
 from evcsms.services.tokens import decide_in
 from evcsms.storage import tables as t
@@ -77,6 +78,7 @@ class TransactionEvent:
     stopped_reason: str | None = None
     charging_state: str | None = None
     samples: list[SampledValue] = field(default_factory=list)
+    reservation_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class SessionService:
                 .where(t.ChargingSession.id == session_id)
                 .values(transaction_ref=str(session_id))
             )
+            await use_reservation(conn, session_id, msg.reservation_id, now)
             return StartResult(session_id, decision)
 
         result = await self._writer.submit(op, "start-transaction")
@@ -216,6 +219,8 @@ class SessionService:
             new = await _record_event(conn, session_id, msg, now)
             if new:
                 await _apply_event(conn, session_id, msg, now)
+                if msg.event_type != "Ended" and (msg.reservation_id or msg.id_token):
+                    await use_reservation(conn, session_id, msg.reservation_id, now)
             await recompute_energy(conn, session_id)
             return decision, session_id
 

@@ -47,4 +47,5 @@ def _event(station_id: str, payload: Payload) -> TransactionEvent:
         stopped_reason=info.get("stoppedReason"),
         charging_state=info.get("chargingState"),
         samples=meter_samples(payload.get("meterValue", [])),
+        reservation_id=payload.get("reservationId"),
     )
