@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 
@@ -28,6 +29,11 @@ class CommandName(enum.StrEnum):
     UPLOAD_LOG = "upload_log"  # 1.6 GetDiagnostics, 2.0.1 GetLog (services/log_uploads.py)
     UPDATE_FIRMWARE = "update_firmware"  # UpdateFirmware (services/firmware.py)
     GET_BASE_REPORT = "get_base_report"  # OCPP 2.0.1 (services/device_model.py)
+    SET_CHARGING_PROFILE = "set_charging_profile"  # one-period limit (services/load.py)
+    CLEAR_CHARGING_PROFILE = "clear_charging_profile"
+    GET_COMPOSITE_SCHEDULE = "get_composite_schedule"
+    RESERVE_NOW = "reserve_now"  # services/reservations.py
+    CANCEL_RESERVATION = "cancel_reservation"
 
 
 ONLY_VERSION = {
@@ -195,6 +201,125 @@ def _get_base_report(p: Mapping[str, Any]) -> None:
     _one_of(p, "report_base", REPORT_BASES, "FullInventory")
 
 
+PROFILE_PURPOSES = {"tx", "tx_default", "station_max"}
+RATE_UNITS = {"A", "W"}
+
+
+def _number(p: Mapping[str, Any], key: str, *, required: bool) -> None:
+    """A number >= 0 given as int, float or decimal text (e.g. "16.5")."""
+    value = p.get(key)
+    if value is None:
+        if required:
+            raise CommandParamsError(f"{key} is required")
+        return
+    if _decimal(value) is None:
+        raise CommandParamsError(f"{key} must be a number from 0 to {MAX_INT}, got {value!r}")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """`value` (int, float or decimal text) as a finite Decimal in 0..MAX_INT, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0 or number > MAX_INT:
+        return None
+    return number
+
+
+LIMIT_STEP = Decimal("0.1")  # OCPP limits carry at most one decimal place
+
+
+def wire_limit(value: Any) -> float:
+    """A profile `limit` as the JSON number OCPP carries: one decimal place, rounded DOWN
+    (16.59 A -> 16.5 A), so translation can lower a limit but never raise it."""
+    number = _decimal(value)
+    if number is None:
+        raise CommandParamsError(f"limit must be a number from 0 to {MAX_INT}, got {value!r}")
+    return float(number.quantize(LIMIT_STEP, rounding=ROUND_DOWN))
+
+
+def schedule_start(p: Mapping[str, Any], now: datetime | None = None) -> str:
+    """startSchedule of set_charging_profile's one-period Absolute schedule, as OCPP writes
+    it: `valid_from` when given, else `now` (default: the moment the CALL is built), in
+    whole seconds, UTC."""
+    if p.get("valid_from") is not None:
+        return utc_text(p["valid_from"], "valid_from")
+    moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _set_charging_profile(p: Mapping[str, Any]) -> None:
+    """One limit from now on (a one-period schedule): `limit` in `unit` (A per phase, or W),
+    for `evse_id` (0: the whole station), as a `purpose` profile: tx (needs the station's
+    `transaction_ref` and an EVSE), tx_default or station_max (evse_id 0 only)."""
+    _int(p, "evse_id", required=True)
+    _one_of(p, "purpose", PROFILE_PURPOSES, "tx_default")
+    _int(p, "profile_id", required=True, minimum=1)
+    _int(p, "stack_level", required=False)
+    _one_of(p, "unit", RATE_UNITS, None)
+    _number(p, "limit", required=True)
+    _int(p, "number_phases", required=False, minimum=1)
+    if p.get("number_phases") is not None and p["number_phases"] > 3:
+        raise CommandParamsError("number_phases must be 1, 2 or 3")
+    _int(p, "phase_to_use", required=False, minimum=1)
+    if p.get("phase_to_use") is not None:
+        if p["phase_to_use"] > 3:
+            raise CommandParamsError("phase_to_use must be 1, 2 or 3")
+        if p.get("number_phases") != 1:  # OCPP 2.0.1 K01.FR.19
+            raise CommandParamsError("phase_to_use needs number_phases 1")
+    if p.get("purpose", "tx_default") == "tx":
+        _str(p, "transaction_ref", required=True, max_len=36)
+        if p["evse_id"] == 0:  # 1.6 and 2.0.1 (K01.FR.16): a TxProfile is for one EVSE
+            raise CommandParamsError("a tx profile is for the EVSE of its transaction, not 0")
+    elif p.get("transaction_ref") is not None:
+        raise CommandParamsError("transaction_ref belongs to a tx profile only")
+    if p.get("purpose") == "station_max" and p.get("evse_id") != 0:
+        raise CommandParamsError("a station_max profile is for evse_id 0 (the whole station)")
+    valid_from, valid_to = (parse_utc(p[key], key) if p.get(key) is not None else None
+                            for key in ("valid_from", "valid_to"))
+    if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+        raise CommandParamsError("valid_to must be after valid_from")
+
+
+CLEAR_CRITERIA = ("evse_id", "purpose", "stack_level")
+
+
+def _clear_charging_profile(p: Mapping[str, Any]) -> None:
+    """Clear by `profile_id`, or by any of `evse_id`, `purpose`, `stack_level` (none: all);
+    not both ways at once (a 2.0.1 station ignores the criteria when given an id)."""
+    _int(p, "profile_id", required=False, minimum=1)
+    _int(p, "evse_id", required=False)
+    if p.get("purpose") is not None:
+        _one_of(p, "purpose", PROFILE_PURPOSES, None)
+    _int(p, "stack_level", required=False)
+    if p.get("profile_id") is not None and any(p.get(k) is not None for k in CLEAR_CRITERIA):
+        raise CommandParamsError(
+            "clear either by profile_id or by evse_id/purpose/stack_level, not both")
+
+
+def _get_composite_schedule(p: Mapping[str, Any]) -> None:
+    _int(p, "evse_id", required=True)
+    _int(p, "duration_s", required=True, minimum=1)
+    if p.get("unit") is not None:
+        _one_of(p, "unit", RATE_UNITS, None)
+
+
+def _reserve_now(p: Mapping[str, Any]) -> None:
+    """`reservation_id` is evcsms's (the reservations service picks it); `evse_id` 0
+    reserves any EVSE of the station."""
+    _int(p, "reservation_id", required=True, minimum=1)
+    _int(p, "evse_id", required=True)
+    _str(p, "id_token", required=True, max_len=36)
+    _str(p, "parent_id_token", required=False, max_len=36)
+    parse_utc(p.get("expires_at"), "expires_at")
+
+
+ID_TAG_MAX_16 = 20  # IdToken is CiString20Type in 1.6
+
+
 def _version_rules(command: CommandName, p: Mapping[str, Any], version: str) -> None:
     """Parameters only some versions can carry (the version is known)."""
     if version != "1.6":
@@ -207,6 +332,13 @@ def _version_rules(command: CommandName, p: Mapping[str, Any], version: str) -> 
             if p.get(key) is not None:
                 raise CommandParamsError(f"{key} exists only in OCPP 2.0.1 (signed firmware); "
                                          "this station speaks 1.6")
+    if command is CommandName.SET_CHARGING_PROFILE and p.get("phase_to_use") is not None:
+        raise CommandParamsError("phase_to_use exists only in OCPP 2.0.1; this station speaks 1.6")
+    if command is CommandName.RESERVE_NOW:
+        for key in ("id_token", "parent_id_token"):
+            if p.get(key) is not None and len(p[key]) > ID_TAG_MAX_16:
+                raise CommandParamsError(
+                    f"{key} must be at most {ID_TAG_MAX_16} characters in OCPP 1.6")
 
 
 _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
@@ -226,6 +358,11 @@ _RULES: dict[CommandName, Callable[[Mapping[str, Any]], None]] = {
     CommandName.UPLOAD_LOG: _upload_log,
     CommandName.UPDATE_FIRMWARE: _update_firmware,
     CommandName.GET_BASE_REPORT: _get_base_report,
+    CommandName.SET_CHARGING_PROFILE: _set_charging_profile,
+    CommandName.CLEAR_CHARGING_PROFILE: _clear_charging_profile,
+    CommandName.GET_COMPOSITE_SCHEDULE: _get_composite_schedule,
+    CommandName.RESERVE_NOW: _reserve_now,
+    CommandName.CANCEL_RESERVATION: lambda p: _int(p, "reservation_id", required=True, minimum=1),
 }
 
 

@@ -1,6 +1,9 @@
+from datetime import UTC, datetime, timedelta
+
+import orjson
 import pytest
 
-from evcsms.domain.commands import CommandName, CommandParamsError
+from evcsms.domain.commands import CommandName, CommandParamsError, check_command
 from evcsms.domain.model import OcppVersion
 from evcsms.protocol.v16.commands import to_call
 from evcsms.protocol.validation import validate
@@ -56,6 +59,56 @@ CASES = [
                                    "retries": 2, "retry_interval": 30},
      "UpdateFirmware", {"location": FIRMWARE, "retrieveDate": "2026-03-02T09:00:00Z",
                         "retries": 2, "retryInterval": 30}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 1, "purpose": "tx_default", "profile_id": 11, "stack_level": 1, "unit": "A",
+      "limit": "16.59", "number_phases": 3, "valid_from": "2026-03-02T10:00:00+01:00"},
+     "SetChargingProfile",
+     {"connectorId": 1, "csChargingProfiles": {
+         "chargingProfileId": 11, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
+         "chargingProfileKind": "Absolute", "validFrom": "2026-03-02T09:00:00Z",
+         "chargingSchedule": {"startSchedule": "2026-03-02T09:00:00Z", "chargingRateUnit": "A",
+                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5,
+                                                          "numberPhases": 3}]}}}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 2, "purpose": "tx", "transaction_ref": "42", "profile_id": 12,
+      "stack_level": 2, "unit": "A", "limit": 10, "valid_from": "2026-03-02T09:00:00Z",
+      "valid_to": "2026-03-02T10:00:00Z"},
+     "SetChargingProfile",
+     {"connectorId": 2, "csChargingProfiles": {
+         "chargingProfileId": 12, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+         "chargingProfileKind": "Absolute", "transactionId": 42,
+         "validFrom": "2026-03-02T09:00:00Z", "validTo": "2026-03-02T10:00:00Z",
+         "chargingSchedule": {"startSchedule": "2026-03-02T09:00:00Z", "chargingRateUnit": "A",
+                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 0, "purpose": "station_max", "profile_id": 1, "unit": "W", "limit": 22080.06,
+      "valid_from": "2026-03-02T09:00:00Z"},
+     "SetChargingProfile",
+     {"connectorId": 0, "csChargingProfiles": {
+         "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+         "chargingProfileKind": "Absolute", "validFrom": "2026-03-02T09:00:00Z",
+         "chargingSchedule": {"startSchedule": "2026-03-02T09:00:00Z", "chargingRateUnit": "W",
+                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 22080.0}]}}}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {"profile_id": 12}, "ClearChargingProfile", {"id": 12}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {"evse_id": 1, "purpose": "tx_default",
+                                          "stack_level": 0},
+     "ClearChargingProfile", {"connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile",
+                              "stackLevel": 0}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {}, "ClearChargingProfile", {}),
+    (CommandName.GET_COMPOSITE_SCHEDULE, {"evse_id": 1, "duration_s": 3600, "unit": "A"},
+     "GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
+    (CommandName.GET_COMPOSITE_SCHEDULE, {"evse_id": 0, "duration_s": 60},
+     "GetCompositeSchedule", {"connectorId": 0, "duration": 60}),
+    (CommandName.RESERVE_NOW, {"reservation_id": 5, "evse_id": 1, "id_token": "TAG1",
+                               "parent_id_token": "FLEET", "expires_at": "2026-03-02T10:30:00+01:00"},
+     "ReserveNow", {"connectorId": 1, "expiryDate": "2026-03-02T09:30:00Z", "idTag": "TAG1",
+                    "reservationId": 5, "parentIdTag": "FLEET"}),
+    (CommandName.RESERVE_NOW, {"reservation_id": 6, "evse_id": 0, "id_token": "T" * 20,
+                               "expires_at": "2026-03-02T09:30:00Z"},
+     "ReserveNow", {"connectorId": 0, "expiryDate": "2026-03-02T09:30:00Z", "idTag": "T" * 20,
+                    "reservationId": 6}),
+    (CommandName.CANCEL_RESERVATION, {"reservation_id": 5}, "CancelReservation",
+     {"reservationId": 5}),
 ]
 
 
@@ -63,6 +116,7 @@ CASES = [
 def test_translation_fits_the_1_6_schema(command, params, action, payload):
     assert to_call(command, params) == (action, payload)
     validate(OcppVersion.V16, action, payload)
+    assert orjson.loads(orjson.dumps(payload)) == payload  # what the gateway puts on the wire
 
 
 def test_every_1_6_command_has_a_case():
@@ -109,3 +163,60 @@ def test_a_payload_the_schema_refuses_is_a_params_error():
 def test_what_1_6_cannot_carry_is_refused(command, params, match):
     with pytest.raises(CommandParamsError, match=match):
         to_call(command, params)
+
+
+PROFILE = {"evse_id": 1, "purpose": "tx_default", "profile_id": 3, "unit": "A", "limit": 16}
+
+
+@pytest.mark.parametrize(("limit", "wire", "text"), [
+    ("16.59", 16.5, b'"limit":16.5'), (16.99, 16.9, b'"limit":16.9'), ("7.05", 7.0, b'"limit":7.0'),
+    (0.09, 0.0, b'"limit":0.0'), (16.3, 16.3, b'"limit":16.3'), (32, 32.0, b'"limit":32.0'),
+    ("11040.99", 11040.9, b'"limit":11040.9'),
+])
+def test_the_limit_is_one_decimal_rounded_down_as_a_json_number(limit, wire, text):
+    check_command("set_charging_profile", {**PROFILE, "limit": limit}, "1.6")
+    _, payload = to_call(CommandName.SET_CHARGING_PROFILE, {**PROFILE, "limit": limit})
+    period = payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]
+    assert period["limit"] == wire
+    assert isinstance(period["limit"], float)
+    assert text in orjson.dumps(payload)
+
+
+def test_without_valid_from_the_schedule_starts_now():
+    before = datetime.now(UTC).replace(microsecond=0)
+    _, payload = to_call(CommandName.SET_CHARGING_PROFILE, PROFILE)
+    profile = payload["csChargingProfiles"]
+    start = datetime.fromisoformat(profile["chargingSchedule"]["startSchedule"])
+    assert before <= start <= datetime.now(UTC) + timedelta(seconds=1)
+    assert profile["chargingProfileKind"] == "Absolute"
+    assert "validFrom" not in profile
+    validate(OcppVersion.V16, "SetChargingProfile", payload)
+
+
+def test_a_tx_profile_without_transaction_ref_is_refused_before_translation():
+    with pytest.raises(CommandParamsError, match="transaction_ref is required"):
+        check_command("set_charging_profile", {**PROFILE, "purpose": "tx"}, "1.6")
+
+
+def test_a_tx_profile_needs_an_integer_1_6_transaction_id():
+    with pytest.raises(CommandParamsError, match=r"1\.6 \(integer\) transaction id"):
+        to_call(CommandName.SET_CHARGING_PROFILE,
+                {**PROFILE, "purpose": "tx", "transaction_ref": "b7f1-uuid"})
+
+
+def test_phase_to_use_is_refused_on_1_6():
+    params = {**PROFILE, "number_phases": 1, "phase_to_use": 2}
+    with pytest.raises(CommandParamsError, match=r"phase_to_use exists only in OCPP 2\.0\.1"):
+        to_call(CommandName.SET_CHARGING_PROFILE, params)
+    with pytest.raises(CommandParamsError, match=r"phase_to_use exists only in OCPP 2\.0\.1"):
+        check_command("set_charging_profile", params, "1.6")
+
+
+@pytest.mark.parametrize("key", ["id_token", "parent_id_token"])
+def test_a_21_character_id_tag_cannot_be_reserved_on_1_6(key):
+    params = {"reservation_id": 1, "evse_id": 1, "id_token": "TAG1",
+              "expires_at": "2026-03-02T09:30:00Z", key: "T" * 21}
+    with pytest.raises(CommandParamsError, match=f"{key} must be at most 20 characters"):
+        to_call(CommandName.RESERVE_NOW, params)
+    with pytest.raises(CommandParamsError, match=f"{key} must be at most 20 characters"):
+        check_command("reserve_now", params, "1.6")

@@ -1,3 +1,6 @@
+from datetime import UTC, datetime, timedelta
+
+import orjson
 import pytest
 
 from evcsms.domain.commands import TRIGGERABLE, CommandName, CommandParamsError, check_command
@@ -73,6 +76,67 @@ CASES = [
      {"requestId": 11, "reportBase": "FullInventory"}),
     (CommandName.GET_BASE_REPORT, {"request_id": 12, "report_base": "SummaryInventory"},
      "GetBaseReport", {"requestId": 12, "reportBase": "SummaryInventory"}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 1, "purpose": "tx_default", "profile_id": 11, "stack_level": 1, "unit": "A",
+      "limit": "16.59", "number_phases": 1, "phase_to_use": 2,
+      "valid_from": "2026-03-02T10:00:00+01:00"},
+     "SetChargingProfile",
+     {"evseId": 1, "chargingProfile": {
+         "id": 11, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
+         "chargingProfileKind": "Absolute", "validFrom": "2026-03-02T09:00:00Z",
+         "chargingSchedule": [{"id": 11, "startSchedule": "2026-03-02T09:00:00Z",
+                               "chargingRateUnit": "A",
+                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5,
+                                                           "numberPhases": 1,
+                                                           "phaseToUse": 2}]}]}}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 2, "purpose": "tx", "transaction_ref": "b7f1-tx", "profile_id": 12,
+      "stack_level": 2, "unit": "W", "limit": 7400, "number_phases": 3,
+      "valid_from": "2026-03-02T09:00:00Z", "valid_to": "2026-03-02T10:00:00Z"},
+     "SetChargingProfile",
+     {"evseId": 2, "chargingProfile": {
+         "id": 12, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+         "chargingProfileKind": "Absolute", "transactionId": "b7f1-tx",
+         "validFrom": "2026-03-02T09:00:00Z", "validTo": "2026-03-02T10:00:00Z",
+         "chargingSchedule": [{"id": 12, "startSchedule": "2026-03-02T09:00:00Z",
+                               "chargingRateUnit": "W",
+                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0,
+                                                           "numberPhases": 3}]}]}}),
+    (CommandName.SET_CHARGING_PROFILE,
+     {"evse_id": 0, "purpose": "station_max", "profile_id": 1, "unit": "A", "limit": 63,
+      "valid_from": "2026-03-02T09:00:00Z"},
+     "SetChargingProfile",
+     {"evseId": 0, "chargingProfile": {
+         "id": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargingStationMaxProfile",
+         "chargingProfileKind": "Absolute", "validFrom": "2026-03-02T09:00:00Z",
+         "chargingSchedule": [{"id": 1, "startSchedule": "2026-03-02T09:00:00Z",
+                               "chargingRateUnit": "A",
+                               "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                           "limit": 63.0}]}]}}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {"profile_id": 12}, "ClearChargingProfile",
+     {"chargingProfileId": 12}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {"evse_id": 1, "purpose": "tx", "stack_level": 2},
+     "ClearChargingProfile", {"chargingProfileCriteria": {
+         "evseId": 1, "chargingProfilePurpose": "TxProfile", "stackLevel": 2}}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {"purpose": "station_max"}, "ClearChargingProfile",
+     {"chargingProfileCriteria": {"chargingProfilePurpose": "ChargingStationMaxProfile"}}),
+    (CommandName.CLEAR_CHARGING_PROFILE, {}, "ClearChargingProfile", {}),
+    (CommandName.GET_COMPOSITE_SCHEDULE, {"evse_id": 1, "duration_s": 3600, "unit": "W"},
+     "GetCompositeSchedule", {"evseId": 1, "duration": 3600, "chargingRateUnit": "W"}),
+    (CommandName.GET_COMPOSITE_SCHEDULE, {"evse_id": 0, "duration_s": 60},
+     "GetCompositeSchedule", {"evseId": 0, "duration": 60}),
+    (CommandName.RESERVE_NOW, {"reservation_id": 5, "evse_id": 1, "id_token": "T" * 36,
+                               "parent_id_token": "FLEET",
+                               "expires_at": "2026-03-02T10:30:00+01:00"},
+     "ReserveNow", {"id": 5, "expiryDateTime": "2026-03-02T09:30:00Z", "evseId": 1,
+                    "idToken": {"idToken": "T" * 36, "type": "Central"},
+                    "groupIdToken": {"idToken": "FLEET", "type": "Central"}}),
+    (CommandName.RESERVE_NOW, {"reservation_id": 6, "evse_id": 0, "id_token": "TAG1",
+                               "expires_at": "2026-03-02T09:30:00Z"},
+     "ReserveNow", {"id": 6, "expiryDateTime": "2026-03-02T09:30:00Z",
+                    "idToken": {"idToken": "TAG1", "type": "Central"}}),
+    (CommandName.CANCEL_RESERVATION, {"reservation_id": 5}, "CancelReservation",
+     {"reservationId": 5}),
 ]
 # Parameters evcsms adds before translation (the operator may not give them).
 ADDED = {CommandName.UPLOAD_LOG: {"location", "request_id", "upload_id"},
@@ -86,6 +150,7 @@ def test_translation_fits_the_2_0_1_schema(command, params, action, payload):
     check_command(command.value, given, "2.0.1")  # the same params the service accepts
     assert to_call(command, params) == (action, payload)
     validate(OcppVersion.V201, action, payload)
+    assert orjson.loads(orjson.dumps(payload)) == payload  # what the gateway puts on the wire
 
 
 @pytest.mark.parametrize("message", sorted(TRIGGERABLE))
@@ -135,3 +200,41 @@ def test_every_command_is_covered_here():
 def test_what_evcsms_must_add_is_checked(command, params, match):
     with pytest.raises(CommandParamsError, match=match):
         to_call(command, params)
+
+
+PROFILE = {"evse_id": 1, "purpose": "tx_default", "profile_id": 3, "unit": "A", "limit": 16}
+
+
+@pytest.mark.parametrize(("limit", "wire"), [
+    ("16.59", 16.5), (16.99, 16.9), ("7.05", 7.0), (0.09, 0.0), (16.3, 16.3), (32, 32.0),
+])
+def test_the_limit_is_one_decimal_rounded_down(limit, wire):
+    _, payload = to_call(CommandName.SET_CHARGING_PROFILE, {**PROFILE, "limit": limit})
+    period = payload["chargingProfile"]["chargingSchedule"][0]["chargingSchedulePeriod"][0]
+    assert period["limit"] == wire
+    assert f'"limit":{wire}'.encode() in orjson.dumps(payload)
+
+
+def test_without_valid_from_the_schedule_starts_now():
+    before = datetime.now(UTC).replace(microsecond=0)
+    _, payload = to_call(CommandName.SET_CHARGING_PROFILE, PROFILE)
+    profile = payload["chargingProfile"]
+    start = datetime.fromisoformat(profile["chargingSchedule"][0]["startSchedule"])
+    assert before <= start <= datetime.now(UTC) + timedelta(seconds=1)
+    assert "validFrom" not in profile
+
+
+def test_a_tx_profile_without_transaction_ref_is_refused():
+    with pytest.raises(CommandParamsError, match="transaction_ref is required"):
+        check_command("set_charging_profile", {**PROFILE, "purpose": "tx"}, "2.0.1")
+    with pytest.raises(CommandParamsError, match="transaction_ref"):
+        to_call(CommandName.SET_CHARGING_PROFILE, {**PROFILE, "purpose": "tx"})
+
+
+def test_a_payload_the_2_0_1_schema_refuses_is_a_params_error():
+    with pytest.raises(CommandParamsError, match="does not fit 2.0.1 ReserveNow"):
+        to_call(CommandName.RESERVE_NOW, {"reservation_id": 1, "evse_id": 1, "id_token": "T" * 37,
+                                          "expires_at": "2026-03-02T09:30:00Z"})
+    with pytest.raises(CommandParamsError, match="does not fit 2.0.1 GetVariables"):
+        to_call(CommandName.GET_VARIABLES, {"variables": [{"component": "C" * 51,
+                                                           "variable": "V"}]})

@@ -15,7 +15,13 @@ from typing import Any
 
 from ocpp.v16.enums import AvailabilityType, ResetType
 
-from evcsms.domain.commands import CommandName, CommandParamsError, utc_text
+from evcsms.domain.commands import (
+    CommandName,
+    CommandParamsError,
+    schedule_start,
+    utc_text,
+    wire_limit,
+)
 from evcsms.domain.model import OcppVersion
 from evcsms.protocol.context import Payload
 from evcsms.protocol.errors import OcppError
@@ -36,11 +42,17 @@ def _with(payload: Payload, **optional: Any) -> Payload:
     return payload | {key: value for key, value in optional.items() if value is not None}
 
 
+def _id_tag(p: Params, key: str) -> str | None:
+    value = p.get(key)
+    if value is not None and (not isinstance(value, str) or len(value) > ID_TAG_MAX):
+        raise CommandParamsError(f"{key} must be at most {ID_TAG_MAX} characters in OCPP 1.6")
+    return value
+
+
 def _remote_start(p: Params) -> Payload:
-    id_tag = p.get("id_token")
-    if not isinstance(id_tag, str) or len(id_tag) > ID_TAG_MAX:
-        raise CommandParamsError(f"id_token must be at most {ID_TAG_MAX} characters in OCPP 1.6")
-    return _with({"idTag": id_tag}, connectorId=p.get("evse_id"))
+    if not isinstance(p.get("id_token"), str):
+        raise CommandParamsError("id_token is required")
+    return _with({"idTag": _id_tag(p, "id_token")}, connectorId=p.get("evse_id"))
 
 
 def _remote_stop(p: Params) -> Payload:
@@ -146,6 +158,63 @@ def _only_201(p: Params) -> Payload:
     )
 
 
+PURPOSES = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
+            "station_max": "ChargePointMaxProfile"}
+
+
+def _set_charging_profile(p: Params) -> Payload:
+    """One limit from now on: an Absolute profile whose schedule starts now (or at
+    `valid_from`) with one open-ended period at startPeriod 0."""
+    if p.get("phase_to_use") is not None:
+        raise CommandParamsError("phase_to_use exists only in OCPP 2.0.1 (1.6 schedule periods "
+                                 "cannot pick a phase)")
+    purpose = p.get("purpose", "tx_default")
+    transaction_id = None
+    if purpose == "tx":
+        try:
+            transaction_id = int(p["transaction_ref"])
+        except (KeyError, TypeError, ValueError):
+            raise CommandParamsError(
+                "transaction_ref must be a 1.6 (integer) transaction id") from None
+    period = _with({"startPeriod": 0, "limit": wire_limit(p.get("limit"))},
+                   numberPhases=p.get("number_phases"))
+    schedule = {"startSchedule": schedule_start(p), "chargingRateUnit": p.get("unit"),
+                "chargingSchedulePeriod": [period]}
+    valid_to = p.get("valid_to")
+    profile = _with(
+        {"chargingProfileId": p.get("profile_id"), "stackLevel": p.get("stack_level") or 0,
+         "chargingProfilePurpose": PURPOSES.get(purpose, purpose),
+         "chargingProfileKind": "Absolute", "chargingSchedule": schedule},
+        transactionId=transaction_id,
+        validFrom=schedule_start(p) if p.get("valid_from") is not None else None,
+        validTo=utc_text(valid_to, "valid_to") if valid_to is not None else None,
+    )
+    return {"connectorId": p.get("evse_id"), "csChargingProfiles": profile}
+
+
+def _clear_charging_profile(p: Params) -> Payload:
+    purpose = p.get("purpose")
+    return _with({}, id=p.get("profile_id"), connectorId=p.get("evse_id"),
+                 chargingProfilePurpose=PURPOSES.get(purpose, purpose) if purpose else None,
+                 stackLevel=p.get("stack_level"))
+
+
+def _get_composite_schedule(p: Params) -> Payload:
+    return _with({"connectorId": p.get("evse_id"), "duration": p.get("duration_s")},
+                 chargingRateUnit=p.get("unit"))
+
+
+def _reserve_now(p: Params) -> Payload:
+    return _with({"connectorId": p.get("evse_id"),
+                  "expiryDate": utc_text(p.get("expires_at"), "expires_at"),
+                  "idTag": _id_tag(p, "id_token"), "reservationId": p.get("reservation_id")},
+                 parentIdTag=_id_tag(p, "parent_id_token"))
+
+
+def _cancel_reservation(p: Params) -> Payload:
+    return {"reservationId": p.get("reservation_id")}
+
+
 _TRANSLATE: dict[CommandName, tuple[str, Callable[[Params], Payload]]] = {
     CommandName.REMOTE_START: ("RemoteStartTransaction", _remote_start),
     CommandName.REMOTE_STOP: ("RemoteStopTransaction", _remote_stop),
@@ -163,6 +232,11 @@ _TRANSLATE: dict[CommandName, tuple[str, Callable[[Params], Payload]]] = {
     CommandName.UPLOAD_LOG: ("GetDiagnostics", _get_diagnostics),
     CommandName.UPDATE_FIRMWARE: ("UpdateFirmware", _update_firmware),
     CommandName.GET_BASE_REPORT: ("GetBaseReport", _no_base_report),
+    CommandName.SET_CHARGING_PROFILE: ("SetChargingProfile", _set_charging_profile),
+    CommandName.CLEAR_CHARGING_PROFILE: ("ClearChargingProfile", _clear_charging_profile),
+    CommandName.GET_COMPOSITE_SCHEDULE: ("GetCompositeSchedule", _get_composite_schedule),
+    CommandName.RESERVE_NOW: ("ReserveNow", _reserve_now),
+    CommandName.CANCEL_RESERVATION: ("CancelReservation", _cancel_reservation),
 }
 
 

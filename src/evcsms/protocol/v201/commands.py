@@ -2,7 +2,8 @@
 
 `to_call` expects parameters already checked by `domain.commands.check_command` (plus the
 `transaction_ref` that `CommandService` adds for remote_stop); what 2.0.1 cannot express
-raises `CommandParamsError`.
+raises `CommandParamsError`. As a last guard every payload built here is validated against
+the 2.0.1 request schema: a CALL it returns is one the station can accept.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from evcsms.domain.commands import CommandName, CommandParamsError, utc_text
+from evcsms.domain.commands import (
+    CommandName,
+    CommandParamsError,
+    schedule_start,
+    utc_text,
+    wire_limit,
+)
+from evcsms.domain.model import OcppVersion
+from evcsms.protocol.errors import OcppError
+from evcsms.protocol.validation import validate
 
 Params = Mapping[str, Any]
 Call = tuple[str, dict[str, Any]]
@@ -22,8 +32,15 @@ TRIGGER_NAMES = {"DiagnosticsStatusNotification": "LogStatusNotification"}
 
 
 def to_call(command: CommandName, params: Params) -> Call:
-    """The 2.0.1 action and payload for `command` with `params`."""
-    return _BUILDERS[command](params)
+    """The 2.0.1 action and payload for `command` with `params`; CommandParamsError if 2.0.1
+    cannot express it or the payload does not fit the schema."""
+    action, payload = _BUILDERS[CommandName(command)](params)
+    try:
+        validate(OcppVersion.V201, action, payload)
+    except OcppError as exc:
+        raise CommandParamsError(
+            f"{command} does not fit 2.0.1 {action}: {exc.description}") from None
+    return action, payload
 
 
 def remote_start_id(params: Params) -> int:
@@ -164,6 +181,60 @@ def _get_base_report(p: Params) -> Call:
                              "reportBase": p.get("report_base", "FullInventory")}
 
 
+PURPOSES = {"tx": "TxProfile", "tx_default": "TxDefaultProfile",
+            "station_max": "ChargingStationMaxProfile"}
+
+
+def _set_charging_profile(p: Params) -> Call:
+    """One limit from now on: an Absolute profile (K01.FR.38 forbids Relative for the station
+    max; K01.FR.40 wants its startSchedule) starting now (or at `valid_from`) with one
+    open-ended period at startPeriod 0."""
+    period = _optional({"startPeriod": 0, "limit": wire_limit(p.get("limit"))},
+                       numberPhases=p.get("number_phases"), phaseToUse=p.get("phase_to_use"))
+    schedule = {"id": p["profile_id"], "startSchedule": schedule_start(p),
+                "chargingRateUnit": p["unit"], "chargingSchedulePeriod": [period]}
+    purpose = p.get("purpose", "tx_default")
+    valid_to = p.get("valid_to")
+    profile = _optional(
+        {"id": p["profile_id"], "stackLevel": p.get("stack_level") or 0,
+         "chargingProfilePurpose": PURPOSES.get(purpose, purpose),
+         "chargingProfileKind": "Absolute", "chargingSchedule": [schedule]},
+        transactionId=p.get("transaction_ref") if purpose == "tx" else None,
+        validFrom=schedule_start(p) if p.get("valid_from") is not None else None,
+        validTo=utc_text(valid_to, "valid_to") if valid_to is not None else None,
+    )
+    if purpose == "tx" and not profile.get("transactionId"):
+        raise CommandParamsError("transaction_ref (the station's transactionId) is required")
+    return "SetChargingProfile", {"evseId": p["evse_id"], "chargingProfile": profile}
+
+
+def _clear_charging_profile(p: Params) -> Call:
+    purpose = p.get("purpose")
+    criteria = _optional({}, evseId=p.get("evse_id"), stackLevel=p.get("stack_level"),
+                         chargingProfilePurpose=PURPOSES.get(purpose, purpose) if purpose else None)
+    payload = _optional({}, chargingProfileId=p.get("profile_id"),
+                        chargingProfileCriteria=criteria or None)
+    return "ClearChargingProfile", payload
+
+
+def _get_composite_schedule(p: Params) -> Call:
+    return "GetCompositeSchedule", _optional(
+        {"evseId": p["evse_id"], "duration": p["duration_s"]}, chargingRateUnit=p.get("unit"))
+
+
+def _central(token: Any) -> dict[str, Any] | None:
+    return None if token is None else {"idToken": token, "type": "Central"}
+
+
+def _reserve_now(p: Params) -> Call:
+    return "ReserveNow", _optional(
+        {"id": p["reservation_id"], "expiryDateTime": utc_text(p.get("expires_at"), "expires_at"),
+         "idToken": _central(p["id_token"])},
+        evseId=p.get("evse_id") or None,  # 0 (any EVSE): no evseId
+        groupIdToken=_central(p.get("parent_id_token")),
+    )
+
+
 def _only_v16(command: CommandName, replacement: CommandName) -> Callable[[Params], Call]:
     def build(p: Params) -> Call:
         raise CommandParamsError(
@@ -194,4 +265,10 @@ _BUILDERS: dict[CommandName, Callable[[Params], Call]] = {
     CommandName.UPLOAD_LOG: _get_log,
     CommandName.UPDATE_FIRMWARE: _update_firmware,
     CommandName.GET_BASE_REPORT: _get_base_report,
+    CommandName.SET_CHARGING_PROFILE: _set_charging_profile,
+    CommandName.CLEAR_CHARGING_PROFILE: _clear_charging_profile,
+    CommandName.GET_COMPOSITE_SCHEDULE: _get_composite_schedule,
+    CommandName.RESERVE_NOW: _reserve_now,
+    CommandName.CANCEL_RESERVATION: lambda p: (
+        "CancelReservation", {"reservationId": p["reservation_id"]}),
 }
