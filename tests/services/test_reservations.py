@@ -273,7 +273,7 @@ async def test_cancel_reservation_sent_as_a_plain_command_updates_the_record(
 
 async def test_the_sweep_expires_accepted_reservations_past_their_time(
         services: Services, clock: FrozenClock) -> None:
-    await station(services, "REXP")
+    calls = await station(services, "REXP")
     await services.tokens.create("CARD-1")
     await services.tokens.create("CARD-2")
     soon = await services.reservations.reserve("REXP", 1, "CARD-1", T0 + timedelta(minutes=5),
@@ -290,6 +290,10 @@ async def test_the_sweep_expires_accepted_reservations_past_their_time(
     assert total == 1 and active[0].id == later.id
     with pytest.raises(ConflictError, match="is expired"):
         await services.reservations.cancel(soon.id, by="op")
+    clock.advance(25 * 60)  # due, not swept yet: cancelling says so and asks no station
+    with pytest.raises(ConflictError, match=f"reservation {later.id} is expired"):
+        await services.reservations.cancel(later.id, by="op")
+    assert calls[-1][0] == "ReserveNow"
 
 
 async def test_the_periodic_sweep_runs_by_itself(services: Services, clock: FrozenClock

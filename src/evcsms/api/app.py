@@ -19,6 +19,7 @@ from evcsms.api.routes import (
     me,
     messages,
     remote,
+    reservations,
     sessions,
     stations,
     tariffs,
@@ -89,6 +90,7 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.include_router(load.router, prefix=PREFIX)
     app.include_router(remote.router, prefix=PREFIX)
     app.include_router(uploads.router)  # stations, not operators: no API token, no prefix
+    app.include_router(reservations.router, prefix=PREFIX)
     app.include_router(me.me, prefix=PREFIX)
     app.include_router(me.drivers, prefix=PREFIX)
     return app

@@ -255,6 +255,9 @@ class ReservationService:
         if row.status == "pending":
             raise ConflictError(f"reservation {reservation_id} is still being sent to the "
                                 "station; try again in a moment")
+        if row.status in ACTIVE and row.expires_at <= self._clock.now():
+            await self.expire_due()  # the sweep has not caught up with it yet
+            row = await self.get(reservation_id, owner=owner)
         if row.status not in ACTIVE:
             raise ConflictError(f"reservation {reservation_id} is {row.status}; only an "
                                 "accepted reservation can be cancelled")
