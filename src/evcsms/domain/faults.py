@@ -208,7 +208,10 @@ def voltage_band(subject: str, samples: Iterable[Sample], t: Thresholds = DEFAUL
 
 
 def phase_imbalance(subject: str, samples: Iterable[Sample], t: Thresholds = DEFAULTS) -> Finding | None:
-    """At any moment with all three phase currents: (max - min) / max above the ratio."""
+    """At any moment with all three phase currents: (max - min) / max above the ratio,
+    among the phases in use (at least 1 A): a single- or two-phase car on a three-phase
+    EVSE leaves the other phases at 0 A, which is normal. (So a three-phase car that loses
+    a phase completely looks like a two-phase car: not found here.)"""
     by_time: dict[datetime, dict[str, Decimal]] = {}
     for s in samples:
         if s.measurand == "Current.Import" and s.phase in ("L1", "L2", "L3"):
@@ -216,7 +219,10 @@ def phase_imbalance(subject: str, samples: Iterable[Sample], t: Thresholds = DEF
     for at, phases in sorted(by_time.items()):
         if len(phases) < 3:
             continue
-        high, low = max(phases.values()), min(phases.values())
+        in_use = [a for a in phases.values() if a >= PHASE_IN_USE_A]
+        if len(in_use) < 2:
+            continue
+        high, low = max(in_use), min(in_use)
         if high >= t.imbalance_min_current and (high - low) / high > t.imbalance_ratio:
             return Finding("phase_imbalance", Severity.WARNING, f"imbalance:{subject}",
                            f"{subject}: phase currents {phases['L1']}/{phases['L2']}/"
@@ -224,6 +230,9 @@ def phase_imbalance(subject: str, samples: Iterable[Sample], t: Thresholds = DEF
                            "check the car's on-board charger and the station's wiring",
                            {"at": at.isoformat(), "currents": {k: str(v) for k, v in phases.items()}})
     return None
+
+
+PHASE_IN_USE_A = Decimal(1)  # a phase carrying less than this is not in use
 
 
 def over_current(subject: str, samples: Iterable[Sample], rating_a: Decimal,
@@ -317,7 +326,7 @@ def failed_session(s: SessionFacts, t: Thresholds = DEFAULTS) -> Finding | None:
     if s.stopped_at is None or not s.authorized or s.energy_wh > 0:
         return None
     seconds = int((s.stopped_at - s.started_at).total_seconds())
-    return Finding("failed_session", Severity.WARNING, f"failed:{s.session_id}",
+    return Finding("failed_session", Severity.WARNING, f"failed:{s.connector}:{s.session_id}",
                    f"{s.connector}: session {s.session_id} was authorised but delivered no "
                    f"energy ({seconds} s)", "ask the driver; check the connector and cable",
                    {"session_id": s.session_id, "seconds": seconds})
@@ -346,7 +355,7 @@ def stuck_session(s: SessionFacts, now: datetime, t: Thresholds = DEFAULTS) -> F
     idle_since = s.last_energy_at or s.started_at
     if now - idle_since < timedelta(hours=t.stuck_idle_hours):
         return None
-    return Finding("stuck_session", Severity.WARNING, f"stuck:{s.session_id}",
+    return Finding("stuck_session", Severity.WARNING, f"stuck:{s.connector}:{s.session_id}",
                    f"{s.connector}: session {s.session_id} is open since "
                    f"{s.started_at.isoformat()} with no energy since {idle_since.isoformat()}",
                    "trigger a status report; stop the transaction remotely if the car is gone",

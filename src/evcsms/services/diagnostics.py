@@ -153,7 +153,9 @@ class DiagnosticsService:
                 t.ChargingSession.evse_id == row.evse_id,
                 t.ChargingSession.stopped_at >= now - th.silent_window))).all()
         this = _facts(row, connector)
-        for finding in faults.meter_anomalies(connector, _anomalies(row.meter_anomalies)):
+        await self._incidents.clear(f"stuck:{connector}:", f"session {row.id} ended")
+        anomalies = faults.meter_anomalies(connector, _anomalies(row.meter_anomalies))
+        for finding in anomalies:
             await self._incidents.report(row.station_id, finding)
         failed = faults.failed_session(this, th)
         if failed is not None:
@@ -161,8 +163,18 @@ class DiagnosticsService:
         silent = faults.silent_failure(connector, [_facts(r, connector) for r in recent], now, th)
         if silent is not None:
             await self._incidents.report(row.station_id, silent)
-        elif this.energy_wh > 0:
-            await self._incidents.clear(f"silent:{connector}", "a session delivered energy")
+        if this.energy_wh > 0:  # the connector works: what earlier sessions said is past
+            why = f"session {row.id} on {connector} delivered energy"
+            await self._incidents.clear(f"failed:{connector}:", why)
+            if silent is None:
+                await self._incidents.clear(f"silent:{connector}", why, exact=True)
+            found = {f.kind for f in anomalies}
+            for kind, prefix in (("register_backwards", "backwards:"),
+                                 ("implausible_jump", "jump:")):
+                if kind not in found:
+                    await self._incidents.clear(
+                        f"{prefix}{connector}", f"session {row.id}'s meter readings were "
+                        "plausible", exact=True)
 
     # -- sweep ------------------------------------------------------------------------------
 
@@ -319,6 +331,20 @@ class DiagnosticsService:
                 if finding is not None:
                     await self._incidents.report(row.station_id, finding)
                     made += 1
+                else:
+                    await self._incidents.clear(f"stuck:{connector}:{row.id}", "energy flows "
+                                                "again", exact=True)
+            # stuck incidents whose session ended while nobody listened (a restart)
+            open_stuck = (await conn.execute(select(t.Incident.key, t.Incident.evidence).where(
+                t.Incident.kind == "stuck_session",
+                t.Incident.status.in_(("open", "acknowledged"))))).all()
+            for key, evidence in open_stuck:
+                session_id = (evidence or {}).get("session_id")
+                status = await conn.scalar(select(t.ChargingSession.status).where(
+                    t.ChargingSession.id == session_id)) if session_id else None
+                if status != SessionStatus.ACTIVE.value:
+                    await self._incidents.clear(key, "the session is no longer open",
+                                                exact=True)
         return made
 
     async def _clear_lapsed(self, prefix: str, window: str, now: datetime,

@@ -60,13 +60,15 @@ class IncidentService:
                 "severity": finding.severity.value, "message": finding.message})
         return incident_id
 
-    async def clear(self, key_prefix: str, reason: str) -> list[int]:
-        """Resolve every open incident whose key starts with `key_prefix`: its cause is gone.
+    async def clear(self, key_prefix: str, reason: str, *, exact: bool = False) -> list[int]:
+        """Resolve every open incident whose key starts with `key_prefix` (is it, with
+        `exact`): its cause is gone.
 
         Most calls find nothing open (every normal status asks), so a plain read decides
         first and the writer is only used when there is something to resolve."""
-        matching = (t.Incident.key.startswith(key_prefix, autoescape=True),
-                    t.Incident.status.in_(OPEN))
+        key = (t.Incident.key == key_prefix) if exact else \
+            t.Incident.key.startswith(key_prefix, autoescape=True)
+        matching = (key, t.Incident.status.in_(OPEN))
         async with self._engine.connect() as conn:
             if await conn.scalar(select(t.Incident.id).where(*matching).limit(1)) is None:
                 return []
