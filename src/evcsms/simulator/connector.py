@@ -89,6 +89,7 @@ class Connector:
     stepped: list[Injection] = field(default_factory=list)
     recovering: list[Injection] = field(default_factory=list)  # cleared: mark the next sample
     end_after: int | None = None  # samples left before a register fault ends the session
+    metering: bool = False  # a session is in its meter-value loop (not starting or ending)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -365,6 +366,14 @@ class ConnectorRunner:
         return k < s.profile.total_samples or c.holding or bool(c.steps or c.recovering)
 
     async def _meter_loop(self, s: Session) -> None:
+        c = self.conn
+        c.metering = True
+        try:
+            await self._samples(s)
+        finally:
+            c.metering = False
+
+    async def _samples(self, s: Session) -> None:
         c, link = self.conn, self.link
         k = 0
         while self._more_samples(k, s):

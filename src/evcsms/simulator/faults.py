@@ -786,17 +786,30 @@ class FaultDriver:
                 await asyncio.sleep(0.05)  # busy, faulted or the station is rebooting
 
     async def _ensure_session(self, inj: Injection) -> None:
-        """Meter faults show in a session's meter values: start one if the connector is free."""
+        """Meter faults show in a session's meter values: start one if the connector is free
+        (waiting while it finishes a visit; not if it is faulted or inoperative)."""
         st = self.station
         c = self._connectors(inj)[0]
-        await st.wait_online()
-        if c.session is not None:
-            if inj.fault is Fault.STUCK_SESSION:
-                inj.mark("start")  # the running session stops drawing energy from now on
-            return
-        if c.free and st.accepting_sessions:
-            phases = 3 if inj.fault is Fault.PHASE_IMBALANCE else None
-            self._spawn(
-                self._runner(c).visit(st.rng.choice(st.id_tags), phases=phases),
-                f"{inj.station_id}-c{c.connector_id}-visit",
-            )
+        while inj.active:
+            await st.wait_online()
+            if c.metering and not c.stop_requested.is_set():
+                if inj.fault is Fault.STUCK_SESSION:
+                    inj.mark("start")  # the running session stops drawing energy from now on
+                return
+            if c.free and st.accepting_sessions:
+                phases = 3 if inj.fault is Fault.PHASE_IMBALANCE else None
+                self._spawn(
+                    self._runner(c).visit(st.rng.choice(st.id_tags), phases=phases),
+                    f"{inj.station_id}-c{c.connector_id}-visit",
+                )
+                return
+            if c.idle.is_set() and c.pending_start is None and c.status != "Available":
+                log.info(
+                    "%s: connector %s is %s: no session for %s",
+                    inj.station_id,
+                    c.connector_id,
+                    c.status,
+                    inj.fault.value,
+                )
+                return
+            await asyncio.sleep(0.05)  # a visit is starting or finishing
