@@ -104,7 +104,8 @@ async def build_services(
                                      max_bytes=settings.max_upload_bytes),
         firmware=FirmwareService(engine, writer, bus, clock, incidents),
         device_model=DeviceModelService(engine, writer, clock),
-        reservations=ReservationService(engine, writer, bus, clock, commands),
+        reservations=ReservationService(engine, writer, bus, clock, commands,
+                                        sweep_interval=settings.reservation_sweep_interval),
     )
     _hook_commands(services)
     await services.presence.start()

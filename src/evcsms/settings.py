@@ -67,6 +67,9 @@ class Settings(BaseSettings):
                     "(default: http(s)://host:port from the listen address)")
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, le=1024**3,
                                   description="largest log file a station may upload")
+    reservation_sweep_interval: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="seconds between sweeps that mark reservations past their expiry expired")
 
     @field_validator("database_url")
     @classmethod
