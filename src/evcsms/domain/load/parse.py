@@ -16,7 +16,7 @@ from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from evcsms.domain.load.allocation import check_demand, check_pin
+from evcsms.domain.load.checks import check_demand, check_pin
 from evcsms.domain.load.model import (
     Allocation,
     Circuit,
