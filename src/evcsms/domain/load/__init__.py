@@ -33,6 +33,7 @@ from evcsms.domain.load.parse import (
     demand_to_dict,
     pin_from_dict,
     pin_to_dict,
+    setpoint_to_dict,
     site_from_dict,
     site_to_dict,
 )
@@ -43,5 +44,5 @@ __all__ = [
     "LoadError", "NodeUsage", "Phase", "Pin", "Policy", "Reason", "Schedule", "Setpoint",
     "Site", "Unit", "Window", "allocate", "allocation_to_dict", "demand_from_dict",
     "demand_to_dict", "failsafe", "limit_at", "load_at", "next_change", "pin_from_dict",
-    "pin_to_dict", "site_from_dict", "site_to_dict",
+    "pin_to_dict", "setpoint_to_dict", "site_from_dict", "site_to_dict",
 ]

@@ -460,16 +460,21 @@ def _setpoints(evses: list[Evse], tree: Tree, by_demand: dict[str, Demand], load
 def _setpoint(tree: Tree, e: Evse, phases: tuple[Phase, ...], level: int, cap_w: int | None,
               reason: Reason, bound: Bound | None) -> Setpoint:
     watts = tree.watts(level * tree.volts * len(phases))
-    amps = Decimal(level).scaleb(-2)
     if e.kind is Kind.DC:
         if cap_w is not None:
             watts = min(watts, cap_w)
-        return Setpoint(e.id, Decimal(watts), Unit.W, amps, Decimal(watts), None, None, phases,
-                        reason, bound)
+        return Setpoint(e.id, _decimal(watts, 0), Unit.W, _decimal(level, -2),
+                        _decimal(watts, 0), None, None, phases, reason, bound)
     single = 1 if len(phases) == 1 and len(e.wiring) == 3 else None
-    tenths = Decimal(level // 10).scaleb(-1)
-    return Setpoint(e.id, tenths, Unit.A, tenths, Decimal(watts), len(phases), single, phases,
-                    reason, bound)
+    tenths = _decimal(level // 10, -1)
+    return Setpoint(e.id, tenths, Unit.A, tenths, _decimal(watts, 0), len(phases), single,
+                    phases, reason, bound)
+
+
+@lru_cache(maxsize=65536)
+def _decimal(units: int, exponent: int) -> Decimal:
+    """units x 10^exponent (setpoints repeat the same few values; Decimals are immutable)."""
+    return Decimal(units).scaleb(exponent)
 
 
 def _usage(tree: Tree, loads: list[_Load]) -> tuple[NodeUsage, ...]:

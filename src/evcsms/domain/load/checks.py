@@ -15,31 +15,37 @@ def check_demands(site: Site, demands: Sequence[Demand]) -> dict[str, Demand]:
     evses = {e.id: e for e in site.evses}
     out: dict[str, Demand] = {}
     for i, d in enumerate(demands):
-        where = f"demands[{i}]"
         e = evses.get(d.evse)
         if e is None:
-            raise LoadError(f"{where}.evse: {d.evse!r} is not an EVSE of site {site.id!r}")
+            raise LoadError(f"demands[{i}].evse: {d.evse!r} is not an EVSE of site {site.id!r}")
         if d.evse in out:
-            raise LoadError(f"{where}.evse: a second session on {d.evse!r}")
-        check_demand(d, e, where)
+            raise LoadError(f"demands[{i}].evse: a second session on {d.evse!r}")
+        check_demand(d, e, i)
         out[d.evse] = d
     return out
 
 
-def check_demand(d: Demand, e: Evse, where: str) -> None:
-    """LoadError naming the field if `d` cannot be a session on `e`."""
-    for name in ("arrival", "offered_since"):
-        value = getattr(d, name)
-        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            raise LoadError(f"{where}.{name}: needs a time zone")
-    if d.car_phases is not None and not 1 <= d.car_phases <= len(e.wiring):
-        raise LoadError(f"{where}.car_phases: 1 to {len(e.wiring)} on EVSE {e.id!r}")
-    if d.draw_a is not None and (len(d.draw_a) > len(e.wiring) or any(a < 0 for a in d.draw_a)):
-        raise LoadError(f"{where}.draw_a: at most {len(e.wiring)} currents >= 0 on EVSE {e.id!r}")
-    for name in ("draw_kw", "offered"):
-        value = getattr(d, name)
-        if value is not None and value < 0:
-            raise LoadError(f"{where}.{name}: must be >= 0")
+def check_demand(d: Demand, e: Evse, where: str | int) -> None:
+    """LoadError naming the field if `d` cannot be a session on `e` (`where`: the path of
+    the session, or its index in the allocator's `demands`)."""
+    if d.arrival.tzinfo is None or d.arrival.utcoffset() is None:
+        raise LoadError(f"{_path(where)}.arrival: needs a time zone")
+    since = d.offered_since
+    if since is not None and (since.tzinfo is None or since.utcoffset() is None):
+        raise LoadError(f"{_path(where)}.offered_since: needs a time zone")
+    n = len(e.wiring)
+    if d.car_phases is not None and not 1 <= d.car_phases <= n:
+        raise LoadError(f"{_path(where)}.car_phases: 1 to {n} on EVSE {e.id!r}")
+    if d.draw_a is not None and (len(d.draw_a) > n or min(d.draw_a, default=0) < 0):
+        raise LoadError(f"{_path(where)}.draw_a: at most {n} currents >= 0 on EVSE {e.id!r}")
+    if d.draw_kw is not None and d.draw_kw < 0:
+        raise LoadError(f"{_path(where)}.draw_kw: must be >= 0")
+    if d.offered is not None and d.offered < 0:
+        raise LoadError(f"{_path(where)}.offered: must be >= 0")
+
+
+def _path(where: str | int) -> str:
+    return f"demands[{where}]" if isinstance(where, int) else where
 
 
 def check_pins(site: Site, pins: Sequence[Pin]) -> dict[str, Pin]:
