@@ -11,6 +11,7 @@ allocator can trust: one grid connection, no cycles, EVSEs on known circuits.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -248,9 +249,10 @@ class Allocation:
     peak_limit_kw: Decimal | None
 
     def setpoint(self, evse: str) -> Setpoint:
-        for s in self.setpoints:
-            if s.evse == evse:
-                return s
+        """The setpoint of one EVSE (KeyError if the site has no such EVSE)."""
+        i = bisect_left(self.setpoints, evse, key=lambda s: s.evse)
+        if i < len(self.setpoints) and self.setpoints[i].evse == evse:
+            return self.setpoints[i]
         raise KeyError(evse)
 
 
