@@ -189,7 +189,26 @@ async def _register(services: Services, count: int, password: str) -> tuple[list
                                       by="demo")
     await services.tariffs.put(DEMO_TARIFF)
     await services.tariffs.assign("default", "", DEMO_TARIFF["id"])
+    # load management: the car park's grid connection is smaller than all its points at once
+    await services.load.put(DEMO_SITE, demo_tree(ids16 + ids201), by="demo")
     return ids16, ids201
+
+
+def demo_tree(stations: list[str], connectors: int = 2) -> dict[str, Any]:
+    """The demo car park's electrical tree: a grid connection of 16 A per charging point
+    (so it is shared as soon as more than half of them charge at full power) and two rows
+    of stations behind 40 A fuses, each point a three-phase 32 A AC EVSE."""
+    points = len(stations) * connectors
+    half = (len(stations) + 1) // 2
+    rows = [("row-a", stations[:half]), ("row-b", stations[half:])]
+    return {
+        "circuits": [{"id": "grid", "max_current_a": [16 * points] * 3},
+                     *({"id": row, "parent": "grid", "max_current_a": [40, 40, 40]}
+                       for row, members in rows if members)],
+        "evses": [{"id": f"{station}/{n}", "circuit": row, "max_current_a": 32}
+                  for row, members in rows for station in members
+                  for n in range(1, connectors + 1)],
+    }
 
 
 def _operator() -> Any:
@@ -206,6 +225,7 @@ def _banner(settings: Settings, token: str, ids: list[str]) -> None:
     click.echo(f"  Stations:            {base}/api/v1/stations")
     click.echo(f"  Sessions:            {base}/api/v1/sessions")
     click.echo(f"  CDRs (finished):     {base}/api/v1/cdrs")
+    click.echo(f"  Load management:     {base}/api/v1/sites/{DEMO_SITE}/allocation")
     click.echo(f"  A receipt:           {base}/api/v1/sessions/<id>/receipt(.pdf)")
     click.echo(f"  OCPP endpoint:       ws://{settings.host}:{settings.port}/ocpp/<station_id>")
     click.echo(f"  Operator API token:  {token}")
