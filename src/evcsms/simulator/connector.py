@@ -1,4 +1,5 @@
-"""One connector of a virtual station: idle, faults and charging sessions."""
+"""One connector of a virtual station: idle, faults, reservations and charging sessions (the
+car draws what the station's charging profiles offer it, see `simulator.control`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Protocol
 
 from evcsms.simulator.client import JsonObject
 from evcsms.simulator.faults import Fault, Injection, MeterEffects
-from evcsms.simulator.messages import RFID_CARD, Clock, Dialect, Session, iso
-from evcsms.simulator.meter import MeterSample, new_profile, sample
+from evcsms.simulator.messages import RFID_CARD, Clock, Dialect, Reservation, Session, iso
+from evcsms.simulator.meter import MeterSample, Offer, draw, new_profile, sample
 from evcsms.simulator.stats import FleetStats
 
 FAULT_CODES_16 = (
@@ -33,6 +34,7 @@ class SessionPattern:
     fault_seconds: tuple[float, float] = (5.0, 30.0)
     auto_start: bool = True
     phases: tuple[int, ...] = (1, 3)  # a car charges on one of these (7.4 kW 1-ph, 11 kW 3-ph)
+    max_current_a: float | None = None  # a car's own maximum per phase (None: 7.4 or 11 kW)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class PlugIn:
     remote_start_id: int | None = None
     token_type: str = RFID_CARD
     phases: int | None = None  # None: as the session pattern picks
+    max_current_a: float | None = None  # the car's maximum per phase (None: as the pattern says)
     finished: asyncio.Event | None = field(default=None, compare=False)  # set when the visit ends
 
     def release(self) -> None:
@@ -83,6 +86,8 @@ class Connector:
     pending_start: PlugIn | None = None
     power_w: float = 0.0
     phases: int = 3
+    current_a: float | None = None  # drawn per phase when a charging limit holds the car back
+    reservation: Reservation | None = None
     stop_reason: str = "EVDisconnected"
     faults: dict[Fault, Injection] = field(default_factory=dict)
     steps: list[Injection] = field(default_factory=list)
@@ -105,6 +110,18 @@ class Connector:
             and self.pending_start is None
             and self.idle.is_set()
             and self.status == "Available"
+        )
+
+    def free_for(self, id_tag: str) -> bool:
+        """Free for a driver with ``id_tag``: free, or reserved for that idTag (or for a group,
+        which the CSMS's Authorize answer may show the idTag belongs to)."""
+        r = self.reservation
+        if r is None or self.status != "Reserved":
+            return self.free
+        return (
+            self.operative and self.session is None and self.pending_start is None
+            and self.idle.is_set()
+            and (same_id(r.id_tag, id_tag) or r.parent is not None)
         )
 
     def request_stop(self, reason: str) -> None:
@@ -136,7 +153,14 @@ class Connector:
         code = self.fault_code
         if code is not None:
             return "Faulted", code
-        return ("Available" if self.operative else "Unavailable"), "NoError"
+        if not self.operative:
+            return "Unavailable", "NoError"
+        return ("Reserved" if self.reservation is not None else "Available"), "NoError"
+
+
+def same_id(a: str, b: str) -> bool:
+    """idTags compare case-insensitively (CiString in OCPP)."""
+    return a.casefold() == b.casefold()
 
 
 class StationLink(Protocol):
@@ -160,6 +184,8 @@ class StationLink(Protocol):
     def authorize_remote(self) -> bool: ...
     async def send(self, action: str, payload: JsonObject) -> JsonObject | None: ...
     async def wait_online(self) -> None: ...
+    def offer(self, connector_id: int) -> Offer | None: ...
+    def transaction_ended(self, connector_id: int) -> None: ...
 
 
 async def wait_event(event: asyncio.Event, seconds: float | None) -> bool:
@@ -184,7 +210,7 @@ class ConnectorRunner:
 
     def reading(self) -> MeterSample:
         c = self.conn
-        s = sample(c.register_wh, c.power_w, c.phases, self.link.rng)
+        s = sample(c.register_wh, c.power_w, c.phases, self.link.rng, c.current_a)
         effects = c.effects
         return effects.apply(s, c.phases) if effects.any else s
 
@@ -209,8 +235,33 @@ class ConnectorRunner:
     async def apply_availability(self) -> None:
         """After ChangeAvailability: reflect ``operative`` if the connector is idle."""
         c = self.conn
-        if c.idle.is_set() and c.status in ("Available", "Unavailable"):
+        if c.idle.is_set() and c.status in ("Available", "Unavailable", "Reserved"):
             await self.set_status(*c.resting())
+
+    async def drop_reservation(self, status: str) -> None:
+        """End the reservation here (``status`` Expired or Removed; 2.0.1 tells the CSMS with
+        ReservationStatusUpdate); the caller reports the connector's new status."""
+        c, link = self.conn, self.link
+        r, c.reservation = c.reservation, None
+        if r is not None:
+            update = link.dialect.reservation_update(r.reservation_id, status)
+            if update is not None:
+                await link.send(*update)
+
+    async def _reservation_expired(self) -> bool:
+        c = self.conn
+        if c.reservation is None or self.link.now() < c.reservation.expires:
+            return False
+        await self.drop_reservation("Expired")
+        if c.idle.is_set() and c.pending_start is None:
+            await self.set_status(*c.resting())
+        return True
+
+    def _until_expiry(self) -> float | None:
+        r = self.conn.reservation
+        if r is None:
+            return None
+        return max(0.0, (r.expires - self.link.now()).total_seconds()) + 0.005
 
     # -- injected faults (called by the station, which keeps ``conn.faults``) ------------------
 
@@ -234,6 +285,7 @@ class ConnectorRunner:
         )
         if problem is not None:
             await link.send(*problem)
+        await self.drop_reservation("Removed")  # a faulted connector keeps no reservation
 
     async def leave_fault(self, inj: Injection, event_id: int) -> None:
         """The connector fault was cleared (``conn.faults`` no longer has it): back to rest."""
@@ -266,12 +318,16 @@ class ConnectorRunner:
         c, link = self.conn, self.link
         if c.pending_start is None:
             await link.wait_online()
+            if await self._reservation_expired():
+                return None
             auto = link.pattern.auto_start and c.operative and c.status == "Available"
-            woke = await wait_event(
-                c.wake, link.rng.uniform(*link.pattern.idle_seconds) if auto else None
-            )
+            wait = link.rng.uniform(*link.pattern.idle_seconds) if auto else None
+            expiry = self._until_expiry()  # a reserved connector waits for its driver
+            woke = await wait_event(c.wake, expiry if expiry is not None else wait)
             c.wake.clear()
-            if c.pending_start is None and (woke or not link.accepting_sessions):
+            if c.pending_start is None and (
+                woke or not link.accepting_sessions or expiry is not None
+            ):
                 return None
         if c.pending_start is not None:
             plug, c.pending_start = c.pending_start, None
@@ -317,8 +373,11 @@ class ConnectorRunner:
                 await self.set_status("Finishing")
             await self.set_status(*c.resting())
         finally:
+            if c.session is not None:
+                self.link.transaction_ended(c.connector_id)  # its TxProfiles end with it
             c.session = None
             c.power_w = 0.0
+            c.current_a = None
             c.stepped.clear()
             c.end_after = None
             c.idle.set()
@@ -326,12 +385,19 @@ class ConnectorRunner:
 
     async def _begin(self, plug: PlugIn, charging: str = "Charging") -> Session | None:
         c, link, d = self.conn, self.link, self.link.dialect
-        if not plug.remote or link.authorize_remote:
+        held = c.reservation
+        stranger = held is not None and not same_id(held.id_tag, plug.id_tag)
+        if not plug.remote or link.authorize_remote or stranger:
             resp = await link.send(*d.authorize(plug.id_tag, plug.token_type))
             if resp is None or d.auth_status(resp) != "Accepted" or c.stop_requested.is_set():
                 return None
+            group = d.auth_group(resp)
+            if stranger and (held is None or held.parent is None or group is None
+                             or not same_id(group, held.parent)):
+                return None  # reserved for another idTag
         phases = (plug.phases,) if plug.phases is not None else link.pattern.phases
-        profile = new_profile(link.rng, link.pattern.session_seconds, link.meter_interval, phases)
+        profile = new_profile(link.rng, link.pattern.session_seconds, link.meter_interval, phases,
+                              plug.max_current_a or link.pattern.max_current_a)
         c.phases = profile.phases
         s = Session(
             c.connector_id,
@@ -340,7 +406,10 @@ class ConnectorRunner:
             plug.token_type,
             plug.remote_start_id,
             tx_id=d.local_tx_id(link.rng),
+            reservation_id=held.reservation_id if held is not None else None,
+            started_at=link.now(),
         )
+        c.reservation = None  # the reservation ends with the transaction it is used for
         begin = self.reading()
         s.meter_start_wh = begin.register_wh
         resp = await link.send(*d.start(s, begin, iso(link.now())))
@@ -382,11 +451,11 @@ class ConnectorRunner:
                 break
             stuck = Fault.STUCK_SESSION in c.faults
             if stuck:
-                c.power_w = 0.0
-            elif k < s.profile.total_samples:
-                c.power_w = s.profile.power_at(k, link.rng)
+                c.power_w, c.current_a = 0.0, None
             else:
-                c.power_w = s.profile.steady(link.rng)
+                wanted = (s.profile.power_at(k, link.rng) if k < s.profile.total_samples
+                          else s.profile.steady(link.rng))
+                await self._draw(s, wanted)
             delta_wh = c.power_w * interval * link.time_scale / 3600.0
             if not c.effects.frozen:
                 c.register_wh += delta_wh
@@ -406,6 +475,20 @@ class ConnectorRunner:
                 c.end_after -= 1
             k += 1
         s.stop_reason = c.stop_reason if c.stop_requested.is_set() else "EVDisconnected"
+
+    async def _draw(self, s: Session, wanted_w: float) -> None:
+        """The car draws what it wants within what the charging profiles offer now; an offer
+        of 0 A suspends it (1.6 SuspendedEVSE) until the offer returns."""
+        c = self.conn
+        offer = self.link.offer(c.connector_id)
+        got = draw(s.profile, wanted_w, offer.current_a if offer else None,
+                   offer.phases if offer else None)
+        c.power_w, c.phases, c.current_a = got.power_w, got.phases, got.current_a
+        paused = got.current_a is not None and got.current_a <= 0
+        if paused and c.status == "Charging":
+            await self.set_status("SuspendedEVSE")
+        elif not paused and c.status == "SuspendedEVSE":
+            await self.set_status("Charging")
 
     def _take_steps(self) -> list[Injection]:
         """Apply pending one-shot register faults: the register goes back or jumps."""

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import httpx
 
 from evcsms.simulator.client import Handler, JsonObject, after_reply
-from evcsms.simulator.messages import FIRMWARE, RFID_CARD, Clock, iso
+from evcsms.simulator.messages import FIRMWARE, RFID_CARD, Clock, iso, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,12 @@ class Control(Protocol):
     def request_reset(self, kind: str) -> None: ...
     async def send_triggered(self, message: str, connector_id: int | None) -> None: ...
     def has_connector(self, connector_id: int) -> bool: ...
+    def set_charging_profile(self, payload: JsonObject) -> tuple[str, str | None]: ...
+    def clear_charging_profile(self, payload: JsonObject) -> str: ...
+    def composite_schedule(self, evse: int, duration_s: int, unit: str) -> JsonObject: ...
+    def reserve(self, reservation_id: int, connector_id: int, id_tag: str,
+                expires: datetime, parent: str | None = None) -> str: ...
+    def cancel_reservation(self, reservation_id: int) -> str: ...
 
 
 def _status(value: str) -> JsonObject:
@@ -135,6 +141,56 @@ def _availability(station: Control, connector_id: int, operative: bool) -> JsonO
     if result != "Rejected":
         after_reply(station.report_availability)
     return _status(result)
+
+
+def _answer(status: str, reason: str | None, *, v201: bool) -> JsonObject:
+    """A status; in 2.0.1 with a statusInfo saying why it was not accepted."""
+    answer = _status(status)
+    if v201 and reason:
+        answer["statusInfo"] = {"reasonCode": reason[:20]}
+    return answer
+
+
+def _composite(station: Control, evse: Any, duration: Any, unit: Any) -> JsonObject:
+    if not isinstance(evse, int) or not isinstance(duration, int) or duration <= 0:
+        return _status("Rejected")
+    return station.composite_schedule(evse, duration, unit if unit in ("A", "W") else "A")
+
+
+def _reserve(station: Control, reservation_id: Any, connector_id: Any, id_tag: Any,
+             expires: Any, parent: Any) -> str:
+    try:
+        expiry = parse_time(expires, "expiry")
+    except ValueError:
+        expiry = None
+    if not isinstance(reservation_id, int) or not isinstance(connector_id, int) \
+            or not isinstance(id_tag, str) or expiry is None:
+        return "Rejected"
+    return station.reserve(reservation_id, connector_id, id_tag, expiry,
+                           parent if isinstance(parent, str) else None)
+
+
+def _smart_charging(station: Control, *, v201: bool) -> dict[str, Handler]:
+    """SetChargingProfile, ClearChargingProfile, GetCompositeSchedule, CancelReservation."""
+
+    async def set_profile(p: JsonObject) -> JsonObject:
+        return _answer(*station.set_charging_profile(p), v201=v201)
+
+    async def clear_profile(p: JsonObject) -> JsonObject:
+        return _status(station.clear_charging_profile(p))
+
+    async def composite(p: JsonObject) -> JsonObject:
+        evse = p.get("evseId" if v201 else "connectorId")
+        return _composite(station, evse, p.get("duration"), p.get("chargingRateUnit"))
+
+    async def cancel(p: JsonObject) -> JsonObject:
+        reservation_id = p.get("reservationId")
+        if not isinstance(reservation_id, int):
+            return _status("Rejected")
+        return _status(station.cancel_reservation(reservation_id))
+
+    return {"SetChargingProfile": set_profile, "ClearChargingProfile": clear_profile,
+            "GetCompositeSchedule": composite, "CancelReservation": cancel}
 
 
 def _reset(station: Control, kind: str) -> JsonObject:
@@ -182,6 +238,10 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         key, value = str(p.get("key", "")), str(p.get("value", ""))
         return _status(station.config.set(key, value))
 
+    async def reserve_now(p: JsonObject) -> JsonObject:
+        return _status(_reserve(station, p.get("reservationId"), p.get("connectorId"),
+                                p.get("idTag"), p.get("expiryDate"), p.get("parentIdTag")))
+
     table: dict[str, Handler] = {
         "RemoteStartTransaction": remote_start,
         "RemoteStopTransaction": remote_stop,
@@ -191,8 +251,10 @@ def handlers_16(station: Control) -> dict[str, Handler]:
         "TriggerMessage": trigger,
         "GetConfiguration": get_configuration,
         "ChangeConfiguration": change_configuration,
+        "ReserveNow": reserve_now,
     }
-    return {**_common(), **table, **diagnostics.handlers()}
+    return {**_common(), **table, **_smart_charging(station, v201=False),
+            **diagnostics.handlers()}
 
 
 def get_configuration_16(config: Configuration, keys: Any) -> JsonObject:
@@ -260,6 +322,11 @@ def handlers_201(station: Control) -> dict[str, Handler]:
             ]
         }
 
+    async def reserve_now(p: JsonObject) -> JsonObject:
+        token, group = p.get("idToken") or {}, p.get("groupIdToken") or {}
+        return _status(_reserve(station, p.get("id"), p.get("evseId", 0), token.get("idToken"),
+                                p.get("expiryDateTime"), group.get("idToken")))
+
     table: dict[str, Handler] = {
         "RequestStartTransaction": request_start,
         "RequestStopTransaction": request_stop,
@@ -269,8 +336,10 @@ def handlers_201(station: Control) -> dict[str, Handler]:
         "TriggerMessage": trigger,
         "GetVariables": get_variables,
         "SetVariables": set_variables,
+        "ReserveNow": reserve_now,
     }
-    return {**_common(), **table, **diagnostics.handlers()}
+    return {**_common(), **table, **_smart_charging(station, v201=True),
+            **diagnostics.handlers()}
 
 
 def _variable_key(item: JsonObject) -> tuple[JsonObject, JsonObject, str]:
@@ -571,7 +640,8 @@ class Diagnostics:
         for c in st.connectors:
             evse = {"name": "EVSE", "evse": {"id": c.connector_id}}
             connector = {"name": "Connector", "evse": {"id": c.connector_id, "connectorId": 1}}
-            shown = c.status if c.status in ("Available", "Faulted", "Unavailable") else "Occupied"
+            shown = c.status if c.status in ("Available", "Faulted", "Reserved", "Unavailable") \
+                else "Occupied"
             if base in ("FullInventory", "SummaryInventory"):
                 items.append(_report_item(evse, "AvailabilityState", shown, "ReadOnly",
                                           "OptionList"))

@@ -20,10 +20,11 @@ from evcsms.simulator.connector import (
     SessionPattern,
     wait_event,
 )
-from evcsms.simulator.control import RemoteControl
+from evcsms.simulator.control import DEFAULT_MAX_PROFILES, DEFAULT_MAX_STACK_LEVEL, RemoteControl
 from evcsms.simulator.faults import Fault, FaultDriver, Injection, ParamValue
 from evcsms.simulator.handlers import Configuration, handlers_16, handlers_201
 from evcsms.simulator.messages import Clock, dialect_for, iso, utc_now
+from evcsms.simulator.meter import Offer, Profile
 from evcsms.simulator.stats import FleetStats
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class VirtualStation:
     ``run()`` (or ``start()``) keeps it connected until ``stop()``; randomness comes from
     ``rng`` (or ``seed``) and timestamps from ``now`` so runs are reproducible.
     ``inject(fault, connector, **params)`` makes it misbehave until ``clear_fault``.
+    Charging profiles the CSMS sets limit what its cars draw (see `simulator.control`);
+    ``max_current_a`` is each connector's rating (A per phase), the limit a composite
+    schedule reports when no profile sets one; the cars' own maximum is the pattern's
+    ``max_current_a`` (or ``start_session(max_current_a=...)``).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class VirtualStation:
         boot_retry_cap: float = 5.0,
         stop_grace: float = 5.0,
         ping_interval: float | None = 20.0,
+        max_current_a: float = 32.0,
     ) -> None:
         self.url, self.station_id, self.ocpp_version = url, station_id, ocpp_version
         self.password = password
@@ -82,6 +88,7 @@ class VirtualStation:
         self.pattern = pattern or SessionPattern()
         self.id_tags: Sequence[str] = tuple(id_tags or DEFAULT_ID_TAGS)
         self.fault_probability = fault_probability
+        self.max_current_a = max_current_a  # each connector's rating, A per phase
         self.heartbeat_interval = DEFAULT_HEARTBEAT
         self.call_timeout, self.ping_interval = call_timeout, ping_interval
         self.reconnect_base, self.reconnect_cap = reconnect_base, reconnect_cap
@@ -435,15 +442,33 @@ class VirtualStation:
         return self.faults.active()
 
     def start_session(
-        self, connector: int = 1, id_tag: str | None = None, *, phases: int | None = None
+        self, connector: int = 1, id_tag: str | None = None, *, phases: int | None = None,
+        max_current_a: float | None = None,
     ) -> bool:
-        """A driver plugs in at ``connector`` (a local start); False if it is not free."""
+        """A driver plugs in at ``connector`` (a local start) with a car charging on
+        ``phases`` at up to ``max_current_a`` per phase (None: as the pattern says); False
+        if the connector is not free (or reserved for another idTag)."""
         c = self.connectors[connector - 1]
-        if not c.free or not self.accepting_sessions:
+        tag = id_tag or self.rng.choice(self.id_tags)
+        if not c.free_for(tag) or not self.accepting_sessions:
             return False
-        c.pending_start = PlugIn(id_tag or self.rng.choice(self.id_tags), phases=phases)
+        c.pending_start = PlugIn(tag, phases=phases, max_current_a=max_current_a)
         c.wake.set()
         return True
+
+    # -- charging profiles and reservations -------------------------------------------------------
+
+    def offer(self, connector_id: int) -> Offer | None:
+        """What the charging profiles let the car at ``connector_id`` draw now (None: any)."""
+        return self.control.smart.offers(self.now()).get(connector_id)
+
+    def transaction_ended(self, connector_id: int) -> None:
+        self.control.smart.transaction_ended(connector_id)
+
+    @property
+    def charging_profiles(self) -> list[tuple[int, Profile]]:
+        """The installed profiles: (connector, profile), connector 0 for the station."""
+        return [(i.evse, i.profile) for i in self.control.smart.installed.values()]
 
     def stop_session(self, connector: int = 1, reason: str = "Local") -> bool:
         """End the session at ``connector`` with ``reason``; False if none runs."""
@@ -496,8 +521,18 @@ class VirtualStation:
             "NumberOfConnectors": str(len(self.connectors)),
             "AuthorizeRemoteTxRequests": "false",
             "StopTransactionOnInvalidId": "true",
+            "ChargeProfileMaxStackLevel": str(DEFAULT_MAX_STACK_LEVEL),
+            "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
+            "ChargingScheduleMaxPeriods": "24",
+            "MaxChargingProfilesInstalled": str(DEFAULT_MAX_PROFILES),
+            "ReserveConnectorZeroSupported": "true",
         }
-        return Configuration(values, frozenset({"NumberOfConnectors"}), self._apply_config)
+        readonly = frozenset({
+            "NumberOfConnectors", "ChargeProfileMaxStackLevel",
+            "ChargingScheduleAllowedChargingRateUnit", "ChargingScheduleMaxPeriods",
+            "MaxChargingProfilesInstalled", "ReserveConnectorZeroSupported",
+        })
+        return Configuration(values, readonly, self._apply_config)
 
     def _set_heartbeat(self, seconds: float) -> None:
         self.heartbeat_interval = seconds
