@@ -127,11 +127,12 @@ class _State:
     tight: list[bool] = field(default_factory=list)
     version: list[int] = field(default_factory=list)
     members: list[list[_Load]] = field(default_factory=list)
+    marked: list[bool] = field(default_factory=list)  # _Filler's dirty flags
 
     def __post_init__(self) -> None:
         n = len(self.limit)
         self.fixed, self.rate, self.tight = [0] * n, [0] * n, [False] * n
-        self.version, self.members = [0] * n, [[] for _ in range(n)]
+        self.version, self.members, self.marked = [0] * n, [[] for _ in range(n)], [False] * n
 
     def blocked(self, x: _Load, amount: int) -> int | None:
         """None if `amount` more cA for `x` fits everywhere, else the first constraint it passes."""
@@ -376,7 +377,7 @@ class _Filler:
         self.st, self.gid = st, gid
         self.heap: list[tuple[int, int, int]] = []
         self.dirty: list[int] = []
-        self.marked = [False] * len(st.limit)
+        self.marked = st.marked  # all False between flushes; shared by the groups
 
     def activate(self, x: _Load) -> None:
         st = self.st
