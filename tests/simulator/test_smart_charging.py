@@ -383,3 +383,39 @@ async def test_four_cars_share_a_site_limit(csms: FakeCsms) -> None:
         one, two = samples(csms, 1)[-1], samples(csms, 2)[-1]
     assert alone[-1]["amps"][1:] == (0.0, 0.0)  # one phase
     assert one["power"] + two["power"] <= 64 * 230 + 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_a_group_reservation_takes_a_member_of_the_group(csms: FakeCsms,
+                                                               version: str) -> None:
+    def authorize(station: str, payload: dict[str, Any]) -> dict[str, Any]:
+        tag = payload.get("idTag") or payload["idToken"]["idToken"]
+        if version == "1.6":
+            return {"idTagInfo": {"status": "Accepted",
+                                  **({"parentIdTag": "FLEET"} if tag == "MEMBER" else {})}}
+        group = {"groupIdToken": {"idToken": "FLEET", "type": "Central"}}
+        return {"idTokenInfo": {"status": "Accepted", **(group if tag == "MEMBER" else {})}}
+
+    csms.replies["Authorize"] = authorize
+    async with running(station(csms, version)) as st:
+        await st.wait_online()
+        await command(csms, version, CommandName.RESERVE_NOW, reservation_id=5, evse_id=1,
+                      id_token="DRIVER1", parent_id_token="FLEET", expires_at=soon(60))
+        await csms.wait_for(lambda: status_trail(csms)[-1] == "S:Reserved")
+        assert st.start_session(1, "OUTSIDER")  # plugs in; the Authorize answer shows no group
+        await csms.wait_calls("Authorize")
+        await csms.wait_for(lambda: status_trail(csms)[-1] == "S:Reserved")
+        assert st.connectors[0].reservation is not None
+        remote = await command(csms, version, CommandName.REMOTE_START, id_token="MEMBER",
+                               remote_start_id=3)
+        await drawing(csms, 1.0)
+    assert remote == {"status": "Accepted"}
+    if version == "1.6":
+        assert [(s["idTag"], s.get("reservationId")) for s in
+                csms.calls("StartTransaction")] == [("MEMBER", 5)]
+    else:
+        started = [e for e in csms.calls("TransactionEvent") if e["eventType"] == "Started"]
+        assert [(e["idToken"]["idToken"], e.get("reservationId")) for e in started] == [
+            ("MEMBER", 5)]
+    assert [a.get("idTag") or a["idToken"]["idToken"] for a in csms.calls("Authorize")] == [
+        "OUTSIDER", "MEMBER"]  # a remote start on a group reservation asks who it is

@@ -19,7 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from evcsms.simulator.client import JsonObject, after_reply
-from evcsms.simulator.connector import Connector, ConnectorRunner, PlugIn
+from evcsms.simulator.connector import Connector, ConnectorRunner, PlugIn, same_id
 from evcsms.simulator.handlers import Configuration
 from evcsms.simulator.messages import (
     RFID_CARD,
@@ -301,8 +301,12 @@ class RemoteControl:
         if not self.station.accepting_sessions or not id_tag:
             return False
         targets = self._targets(connector_id)
-        held = [c for c in targets if c.reservation is not None and c.free_for(id_tag)]
-        conn = next((c for c in held + targets if c.free_for(id_tag)), None)
+        mine = [c for c in targets if c.reservation is not None
+                and same_id(c.reservation.id_tag, id_tag)]
+        # its own reservation first, then a free connector, then one reserved for a group
+        # (the Authorize answer tells whether the idTag belongs to it)
+        conn = next((c for c in (*mine, *(c for c in targets if c.free), *targets)
+                     if c.free_for(id_tag)), None)
         if conn is None:
             return False
         conn.pending_start = PlugIn(
