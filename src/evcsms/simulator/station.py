@@ -205,6 +205,8 @@ class VirtualStation:
                 outcome = await self._online_phase(client, reason, resume, boot_mark)
             except (ConnectionLost, TimeoutError):
                 outcome = "lost"
+            if outcome == "drop":  # the injected drop is marked as the socket closes
+                self._mark_drops()
             was_online = await self._go_offline(client)
             resume, boot_mark = False, None
             if outcome == "reset" and self._reset is not None:
@@ -212,7 +214,6 @@ class VirtualStation:
                 self._reset = None
             elif outcome == "drop":  # the link went down; the station did not restart
                 attempt, resume = 0, True
-                self._mark_drops()
             elif outcome == "lost" and not self._stopping:
                 self.stats.reconnects += 1
                 attempt, reason = (0 if was_online else attempt), "Unknown"
