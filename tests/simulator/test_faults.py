@@ -208,7 +208,7 @@ async def test_offline_drops_the_link_until_cleared_and_comes_back_without_booti
         inj = st.inject(Fault.OFFLINE)
         async with asyncio.timeout(5):
             await inj.wait_for("drop")
-        await csms.wait_for(lambda: csms.connections["CP1"].state.name == "CLOSED")
+        await eventually(lambda: csms.connections["CP1"].state.name == "CLOSED")
         await asyncio.sleep(0.3)  # reconnect_cap is 0.1 s: it would have been back by now
         assert not st.booted and csms.connects["CP1"] == 1
         st.clear_fault(Fault.OFFLINE)
