@@ -26,15 +26,23 @@ O((sessions + constraints) x depth x log), no pairwise loops.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from itertools import groupby
 
 from evcsms.domain.load.checks import check_demands, check_pins
+from evcsms.domain.load.filling import (
+    Load,
+    State,
+    admit,
+    crumbs,
+    drop_slack_constraints,
+    explain,
+    fill_group,
+    groups,
+    serve_pin,
+)
 from evcsms.domain.load.model import (
     Allocation,
     Bound,
@@ -59,7 +67,7 @@ SETTLE = timedelta(seconds=60)  # a draw counts this long after the offer took e
 _AC_STEP, _DC_STEP = 10, 1  # cA: 0.1 A for AC setpoints, 0.01 A (6.9 W at 230 V x 3) for DC
 _CHARGING_A = Decimal(2)  # draw_a tells the car's phases only when it draws this much
 _PHASE_IN_USE_A = Decimal(1)
-_WAITING, _ACTIVE, _FROZEN = 0, 1, 2
+WAITING, ACTIVE, FROZEN = 0, 1, 2
 _INDEX = {Phase.L1: 0, Phase.L2: 1, Phase.L3: 2}
 
 
@@ -98,74 +106,14 @@ def failsafe(site: Site) -> tuple[Setpoint, ...]:
                      peak).setpoints
 
 
-@dataclass(slots=True, eq=False)
-class _Load:
-    """One EVSE taking part, its level in cA per phase."""
-
-    evse: Evse
-    phases: tuple[Phase, ...]
-    coefs: tuple[tuple[int, int], ...]
-    lo: int
-    hi: int
-    step: int
-    cap_w: int | None = None  # DC: the W the setpoint may not pass
-    key: tuple[object, ...] = ()
-    group: int = -1
-    draw_capped: bool = False
-    pinned: bool = False
-    value: int = 0
-    status: int = _WAITING
-    reason: Reason | None = None
-    bound: int | None = None  # the constraint that stopped it
-
-
-@dataclass(slots=True)
-class _State:
-    limit: list[int]
-    fixed: list[int] = field(default_factory=list)  # held by loads not following the level
-    rate: list[int] = field(default_factory=list)  # use per cA of level by loads following it
-    tight: list[bool] = field(default_factory=list)
-    version: list[int] = field(default_factory=list)
-    members: list[list[_Load]] = field(default_factory=list)
-    marked: list[bool] = field(default_factory=list)  # _Filler's dirty flags
-
-    def __post_init__(self) -> None:
-        n = len(self.limit)
-        self.fixed, self.rate, self.tight = [0] * n, [0] * n, [False] * n
-        self.version, self.members, self.marked = [0] * n, [[] for _ in range(n)], [False] * n
-
-    def blocked(self, x: _Load, amount: int) -> int | None:
-        """None if `amount` more cA for `x` fits everywhere, else the first constraint it passes."""
-        fixed, limit = self.fixed, self.limit
-        for c, k in x.coefs:
-            if fixed[c] + k * amount > limit[c]:
-                return c
-        return None
-
-    def take(self, x: _Load, amount: int) -> None:
-        fixed = self.fixed
-        for c, k in x.coefs:
-            fixed[c] += k * amount
-        x.value += amount
-
-    def room(self, x: _Load, most: int) -> int:
-        """The most cA (up to `most`) that `x` could still add."""
-        fixed, limit = self.fixed, self.limit
-        for c, k in x.coefs:
-            r = (limit[c] - fixed[c]) // k
-            if r < most:
-                most = r
-        return most
-
-
 def _allocate(site: Site, demands: tuple[Demand, ...], at: datetime, policy: Policy,
               pins: tuple[Pin, ...], paused: bool, headroom: Decimal, settle: timedelta,
               building: Decimal, peak: Decimal | None) -> Allocation:
     by_demand = check_demands(site, demands)
     by_pin = check_pins(site, pins)
     tree = compile_tree(site, building, peak)
-    st = _State(list(tree.limits))
-    loads: list[_Load] = []
+    st = State(list(tree.limits))
+    loads: list[Load] = []
     fixed_reason: dict[str, Reason] = {}
     evses = sorted(site.evses, key=lambda e: e.id)
     for e in evses:
@@ -186,17 +134,17 @@ def _allocate(site: Site, demands: tuple[Demand, ...], at: datetime, policy: Pol
             x.key = (-d.priority, d.arrival, d.evse) if policy is Policy.PRIORITY else (
                 d.arrival, d.evse)
             loads.append(x)
-    _drop_slack_constraints(st, loads)
+    drop_slack_constraints(st, loads)
     for x in loads:
         if x.pinned:
-            _serve_pin(st, x)
+            serve_pin(st, x)
     admitted = [x for x in sorted((x for x in loads if not x.pinned), key=lambda x: x.key)
-                if _admit(st, x)]
-    for gid, group in enumerate(_groups(admitted, policy)):
-        _fill(st, group, gid)
-    _crumbs(st, admitted)
+                if admit(st, x)]
+    for gid, group in enumerate(groups(admitted, policy)):
+        fill_group(st, group, gid)
+    crumbs(st, admitted)
     for x in loads:
-        _explain(st, x)
+        explain(st, x)
     return Allocation(at, policy, _setpoints(evses, tree, by_demand, loads, fixed_reason),
                       _usage(tree, loads), building, peak)
 
@@ -204,17 +152,17 @@ def _allocate(site: Site, demands: tuple[Demand, ...], at: datetime, policy: Pol
 # -- building the loads -----------------------------------------------------------------------
 
 
-def _load(tree: Tree, e: Evse, d: Demand | None) -> _Load:
+def _load(tree: Tree, e: Evse, d: Demand | None) -> Load:
     phases = load_phases(e, _car_phases(e, d))
     coefs = tree.coefs(e.circuit, phases)
     if e.kind is Kind.AC:
         assert e.max_current_a is not None
         lo, hi = _ac_levels(e.min_current_a, e.max_current_a)
-        return _Load(e, phases, coefs, lo, hi, _AC_STEP)
+        return Load(e, phases, coefs, lo, hi, _AC_STEP)
     assert e.max_power_kw is not None
     lo, hi, max_w = _dc_levels(e.min_power_kw, e.max_power_kw, tree.volts * len(phases),
                                tree.scale)
-    return _Load(e, phases, coefs, lo, hi, _DC_STEP, cap_w=max_w)
+    return Load(e, phases, coefs, lo, hi, _DC_STEP, cap_w=max_w)
 
 
 @lru_cache(maxsize=4096)
@@ -259,7 +207,7 @@ def _car_phases(e: Evse, d: Demand | None) -> int | None:
     return None
 
 
-def _pin(tree: Tree, x: _Load, pin: Pin) -> None:
+def _pin(tree: Tree, x: Load, pin: Pin) -> None:
     x.pinned = True
     if x.evse.kind is Kind.AC:
         x.hi = floor_int(pin.value * 10) * 10
@@ -268,7 +216,7 @@ def _pin(tree: Tree, x: _Load, pin: Pin) -> None:
         x.hi = _dc_level(x.cap_w, tree.volts * len(x.phases), tree.scale)
 
 
-def _cap_by_draw(tree: Tree, x: _Load, d: Demand, at: datetime, headroom: Decimal,
+def _cap_by_draw(tree: Tree, x: Load, d: Demand, at: datetime, headroom: Decimal,
                  settle: timedelta) -> None:
     """A car drawing less than its offer minus the headroom keeps its draw plus the headroom."""
     if d.offered is None or d.offered_since is None or at - d.offered_since < settle:
@@ -288,185 +236,10 @@ def _cap_by_draw(tree: Tree, x: _Load, d: Demand, at: datetime, headroom: Decima
         x.draw_capped = True
 
 
-def _drop_slack_constraints(st: _State, loads: list[_Load]) -> None:
-    """Forget, for this call, the constraints that could not fill even with every load at
-    its cap (a fuse sized for all its EVSEs): they can never stop anyone, admit or refuse
-    anyone, or be a bound, so the result is the same, and the loops are shorter."""
-    most = [0] * len(st.limit)
-    for x in loads:
-        hi = x.hi
-        for c, k in x.coefs:
-            most[c] += k * hi
-    limit = st.limit
-    kept: dict[int, tuple[tuple[int, int], ...]] = {}
-    for x in loads:
-        coefs = kept.get(id(x.coefs))
-        if coefs is None:
-            coefs = kept[id(x.coefs)] = tuple((c, k) for c, k in x.coefs if most[c] > limit[c])
-        x.coefs = coefs
-
-
-def _groups(admitted: list[_Load], policy: Policy) -> list[list[_Load]]:
-    if policy is Policy.EQUAL:
-        return [admitted] if admitted else []
-    if policy is Policy.FIRST_COME:
-        return [[x] for x in admitted]
-    return [list(g) for _, g in groupby(admitted, key=lambda x: x.key[0])]
-
-
-# -- the steps --------------------------------------------------------------------------------
-
-
-def _serve_pin(st: _State, x: _Load) -> None:
-    value = st.room(x, x.hi)
-    value -= value % x.step
-    st.take(x, value if value >= x.lo else 0)
-    x.status = _FROZEN
-
-
-def _admit(st: _State, x: _Load) -> bool:
-    blocked = st.blocked(x, x.lo)
-    if blocked is not None:
-        x.reason, x.bound, x.status = Reason.WAITING, blocked, _FROZEN
-        return False
-    fixed, members, lo = st.fixed, st.members, x.lo
-    for c, k in x.coefs:
-        fixed[c] += k * lo
-        members[c].append(x)
-    x.value = lo
-    return True
-
-
-def _fill(st: _State, group: list[_Load], gid: int) -> None:
-    """Progressive filling of one group; every load of it ends frozen.
-
-    Events are a load reaching its minimum (it starts following the level) or its cap (it
-    stops), and a constraint filling (everyone of the group under it stops). Loads that
-    change at one level are handled together, and a constraint's filling level is worked
-    out again only once after each such batch (`dirty`), not once per load.
-    """
-    for x in group:
-        x.group = gid
-    events = sorted([(x.lo, 0, i) for i, x in enumerate(group)]
-                    + [(x.hi, 1, i) for i, x in enumerate(group)])
-    f = _Filler(st, gid)
-    i, n = 0, len(events)
-    while True:
-        f.flush()
-        top = f.next_full()
-        if i < n and (top is None or events[i][0] <= top[0]):
-            level = events[i][0]
-            while i < n and events[i][0] == level:
-                _, kind, k = events[i]
-                x = group[k]
-                if kind == 0:
-                    f.activate(x)
-                elif x.status == _ACTIVE:
-                    f.freeze(x, level, None)
-                i += 1
-        elif top is not None:
-            f.fill(top[1], top[0])
-        else:
-            return
-
-
-class _Filler:
-    __slots__ = ("dirty", "gid", "heap", "marked", "st")
-
-    def __init__(self, st: _State, gid: int) -> None:
-        self.st, self.gid = st, gid
-        self.heap: list[tuple[int, int, int]] = []
-        self.dirty: list[int] = []
-        self.marked = st.marked  # all False between flushes; shared by the groups
-
-    def activate(self, x: _Load) -> None:
-        st = self.st
-        for c, _ in x.coefs:
-            if st.tight[c]:
-                x.status, x.bound = _FROZEN, c
-                return
-        x.status = _ACTIVE
-        fixed, rate, marked, lo = st.fixed, st.rate, self.marked, x.lo
-        for c, k in x.coefs:
-            fixed[c] -= k * lo
-            rate[c] += k
-            if not marked[c]:
-                marked[c] = True
-                self.dirty.append(c)
-        x.value = 0
-
-    def freeze(self, x: _Load, level: int, c: int | None) -> None:
-        if x.status == _ACTIVE:
-            fixed, rate, marked = self.st.fixed, self.st.rate, self.marked
-            value = x.value = min(x.hi, level - level % x.step)
-            for c2, k in x.coefs:
-                rate[c2] -= k
-                fixed[c2] += k * value
-                if not marked[c2]:
-                    marked[c2] = True
-                    self.dirty.append(c2)
-        x.status, x.bound = _FROZEN, c
-
-    def fill(self, c: int, level: int) -> None:
-        """Constraint `c` is full at `level`: everyone of the group under it stops there."""
-        heapq.heappop(self.heap)
-        self.st.tight[c] = True
-        gid = self.gid
-        for x in self.st.members[c]:
-            if x.group == gid and x.status != _FROZEN:
-                self.freeze(x, level, c)
-
-    def flush(self) -> None:
-        st, heap, marked = self.st, self.heap, self.marked
-        limit, fixed, rate, tight, version = st.limit, st.fixed, st.rate, st.tight, st.version
-        for c in self.dirty:
-            marked[c] = False
-            version[c] += 1
-            if rate[c] > 0 and not tight[c]:
-                heapq.heappush(heap, ((limit[c] - fixed[c]) // rate[c], c, version[c]))
-        self.dirty.clear()
-
-    def next_full(self) -> tuple[int, int, int] | None:
-        """The next constraint to fill, as (level, constraint, version); stale entries dropped."""
-        heap, version, tight = self.heap, self.st.version, self.st.tight
-        while heap:
-            top = heap[0]
-            if top[2] == version[top[1]] and not tight[top[1]]:
-                return top
-            heapq.heappop(heap)
-        return None
-
-
-def _crumbs(st: _State, admitted: list[_Load]) -> None:
-    for x in admitted:
-        if x.value < x.hi and st.blocked(x, x.step) is None:
-            st.take(x, x.step)
-    for x in admitted:
-        if x.value < x.hi:
-            more = st.room(x, x.hi - x.value)
-            more -= more % x.step
-            if more > 0:
-                st.take(x, more)
-
-
-def _explain(st: _State, x: _Load) -> None:
-    if x.reason is Reason.WAITING:
-        return
-    if x.value < x.hi:
-        need = x.step if x.value > 0 else max(x.lo, x.step)  # the next thing it could get
-        blocked = st.blocked(x, need)
-        x.bound = blocked if blocked is not None else x.bound
-        x.reason = Reason.PINNED if x.pinned else Reason.LIMITED
-    else:
-        x.bound = None
-        x.reason = (Reason.PINNED if x.pinned else Reason.DRAW if x.draw_capped
-                    else Reason.AT_MAX)
-
-
 # -- the result -------------------------------------------------------------------------------
 
 
-def _setpoints(evses: list[Evse], tree: Tree, by_demand: dict[str, Demand], loads: list[_Load],
+def _setpoints(evses: list[Evse], tree: Tree, by_demand: dict[str, Demand], loads: list[Load],
                fixed_reason: dict[str, Reason]) -> tuple[Setpoint, ...]:
     by_evse = {x.evse.id: x for x in loads}
     out = []
@@ -503,7 +276,7 @@ def _decimal(units: int, exponent: int) -> Decimal:
     return Decimal(units).scaleb(exponent)
 
 
-def _usage(tree: Tree, loads: list[_Load]) -> tuple[NodeUsage, ...]:
+def _usage(tree: Tree, loads: list[Load]) -> tuple[NodeUsage, ...]:
     """Per node: the cA charged on each phase and the power, from each circuit's own loads
     added up along its path."""
     own: dict[str, list[int]] = {}
