@@ -335,8 +335,12 @@ def failed_session(s: SessionFacts, t: Thresholds = DEFAULTS) -> Finding | None:
 def silent_failure(connector: str, sessions: Sequence[SessionFacts], now: datetime,
                    t: Thresholds = DEFAULTS) -> Finding | None:
     """Repeated short, empty sessions on one connector: it says Available but nobody can
-    charge."""
+    charge. Only failures after the connector's last session that delivered energy count:
+    once a car charges there again, the connector works."""
+    last_ok = max((s.stopped_at for s in sessions if s.connector == connector
+                   and s.stopped_at is not None and s.energy_wh > 0), default=None)
     failed = [s for s in sessions if s.connector == connector and s.stopped_at is not None
+              and (last_ok is None or s.stopped_at > last_ok)
               and s.authorized and s.energy_wh == 0 and now - t.silent_window <= s.stopped_at <= now
               and (s.stopped_at - s.started_at).total_seconds() <= t.failed_session_seconds]
     if len(failed) < t.silent_failures:

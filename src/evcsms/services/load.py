@@ -102,6 +102,7 @@ class Outcome:
     sessions: dict[str, Any] = field(default_factory=dict, repr=False)  # EVSE -> session row
     online: dict[str, bool] = field(default_factory=dict, repr=False)
     held: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
+    computed: float = field(default_factory=time.monotonic)  # this node's monotonic clock
 
 
 class LoadService:
