@@ -67,7 +67,6 @@ SETTLE = timedelta(seconds=60)  # a draw counts this long after the offer took e
 _AC_STEP, _DC_STEP = 10, 1  # cA: 0.1 A for AC setpoints, 0.01 A (6.9 W at 230 V x 3) for DC
 _CHARGING_A = Decimal(2)  # draw_a tells the car's phases only when it draws this much
 _PHASE_IN_USE_A = Decimal(1)
-WAITING, ACTIVE, FROZEN = 0, 1, 2
 _INDEX = {Phase.L1: 0, Phase.L2: 1, Phase.L3: 2}
 
 
