@@ -150,3 +150,42 @@ async def test_an_offline_station_keeps_what_it_may_still_draw(client, services)
     # failsafe: 4 EVSEs on 32 A = 8 A each; CP3 is held at 8, so CP1 and CP2 get 10 each
     assert points["CP3/1"]["limit"] == 8 and points["CP3/1"]["reason"] == "pinned"
     assert points["CP1/1"]["limit"] == 10
+
+
+def test_setpoints_go_out_in_a_unit_the_station_takes() -> None:
+    from evcsms.domain import load as ld
+    from evcsms.services.load import in_unit, parse_rate_units
+
+    assert parse_rate_units("Current,Power") == {"A", "W"}
+    assert parse_rate_units("W") == {"W"} and parse_rate_units(None) == frozenset()
+    ac = ld.Setpoint("CP1/1", Decimal("10.6"), ld.Unit.A, Decimal("10.6"), Decimal(7314), 3,
+                     None, (ld.Phase.L1, ld.Phase.L2, ld.Phase.L3), ld.Reason.LIMITED)
+    assert in_unit(ac, frozenset({"A", "W"}), Decimal(230)) is ac
+    as_w = in_unit(ac, frozenset({"W"}), Decimal(230))
+    assert (as_w.unit, as_w.limit) == (ld.Unit.W, Decimal(7314))  # 10.6 x 230 x 3
+    dc = ld.Setpoint("DC1/1", Decimal(7999), ld.Unit.W, Decimal("11.6"), Decimal(7999), None,
+                     None, (ld.Phase.L1, ld.Phase.L2, ld.Phase.L3), ld.Reason.LIMITED)
+    as_a = in_unit(dc, frozenset({"A"}), Decimal(230))
+    assert (as_a.unit, as_a.limit) == (ld.Unit.A, Decimal("11.5"))  # 11.59.. rounded down
+
+
+async def test_a_station_that_takes_only_watts_is_sent_watts(client, services):
+    from evcsms.storage import tables as t
+
+    await _site(client, services)
+    await client.put("/sites/DEPOT/load", json=TREE)
+
+    async def seed(conn: Any) -> None:
+        await conn.execute(t.table_of(t.DeviceVariable).insert().values(
+            station_id="CP3", component="SmartChargingCtrlr", component_instance="",
+            evse_id=0, connector_id=0, variable="RateUnit", variable_instance="",
+            attribute_type="Actual", value="W", source="notify_report",
+            updated_at=services.clock.now()))
+
+    await services.writer.submit(seed, "test-seed")
+    await _start(services, "CP3", minutes_ago=5)
+    body = (await client.post("/sites/DEPOT/allocation")).json()
+    [sent] = [s for s in body["sent"] if s["evse"] == "CP3/1"]
+    # alone at the site: its EVSE max, 32 A on three phases, as W (the station has no
+    # socket here, so the command itself fails: what matters is what evcsms asked)
+    assert (sent["unit"], sent["limit"]) == ("W", 22080)

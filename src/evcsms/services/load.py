@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -103,6 +104,8 @@ class Outcome:
     online: dict[str, bool] = field(default_factory=dict, repr=False)
     held: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)
     computed: float = field(default_factory=time.monotonic)  # this node's monotonic clock
+    units: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)  # station -> A/W
+    voltage: Decimal = Decimal(230)
 
 
 class LoadService:
@@ -398,6 +401,7 @@ class LoadService:
                 t.ChargingProfileRecord.purpose == LIVE))).all()}
             readings = await _latest_readings(conn, [int(s.id) for s in sessions],
                                               now - DRAW_WINDOW)
+            units = await _rate_units(conn, stations)
         evses = {e.id: e for e in site.evses}
         demands, draws, session_of = [], {}, {}
         for s in sorted(sessions, key=lambda r: (r.started_at, r.id)):
@@ -432,17 +436,18 @@ class LoadService:
         allocation = ld.allocate(site, demands, now, policy=managed.policy,
                                  pins=pins.values(), paused=managed.paused)
         return Outcome(site_id, allocation, draws, sessions=session_of, online=online,
-                       held=held)
+                       held=held, units=units, voltage=site.voltage_v)
 
     async def _send(self, outcome: Outcome) -> builtins.list[dict[str, Any]]:
         """A TxProfile for every EVSE with a session whose limit moved or whose lease is
         half gone; in parallel across stations."""
         now = self._clock.now()
         jobs = []
-        for setpoint in outcome.allocation.setpoints:
-            s = outcome.sessions.get(setpoint.evse)
+        for wanted in outcome.allocation.setpoints:
+            s = outcome.sessions.get(wanted.evse)
             if s is None or not outcome.online.get(s.station_id):
                 continue
+            setpoint = in_unit(wanted, outcome.units.get(s.station_id), outcome.voltage)
             held = outcome.held.get((s.station_id, s.evse_id))
             if held is not None and held.status == "accepted" \
                     and held.transaction_ref == s.transaction_ref \
@@ -478,11 +483,13 @@ class LoadService:
             connected = set((await conn.execute(select(t.Station.id).where(
                 t.Station.id.in_(sorted(managed.stations)), t.Station.connected.is_(True))
                 )).scalars())
+            units = await _rate_units(conn, sorted(connected))
         jobs = []
-        for setpoint in ld.failsafe(managed.site):
-            station, evse = split_evse(setpoint.evse)
+        for wanted in ld.failsafe(managed.site):
+            station, evse = split_evse(wanted.evse)
             if station not in connected or (stations is not None and station not in stations):
                 continue
+            setpoint = in_unit(wanted, units.get(station), managed.site.voltage_v)
             params: dict[str, Any] = {
                 "evse_id": evse, "purpose": "tx_default", "stack_level": FAILSAFE_STACK,
                 "profile_id": FAILSAFE_PROFILE_BASE + evse, "unit": setpoint.unit.value,
@@ -553,6 +560,45 @@ class LoadService:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+# where a station says which charging-rate units it takes (the device model)
+_UNIT_KEYS = (("SmartChargingCtrlr", "RateUnit"),  # 2.0.1, e.g. "A,W"
+              ("OCPP16Configuration", "ChargingScheduleAllowedChargingRateUnit"))  # "Current,Power"
+_UNIT_WORDS = {"A": "A", "CURRENT": "A", "W": "W", "POWER": "W"}
+
+
+def parse_rate_units(text: str | None) -> frozenset[str]:
+    """The units a station's configuration value allows ({"A", "W"}; empty: not said)."""
+    words = (w.strip().upper() for w in (text or "").replace(";", ",").split(","))
+    return frozenset(_UNIT_WORDS[w] for w in words if w in _UNIT_WORDS)
+
+
+def in_unit(setpoint: ld.Setpoint, allowed: frozenset[str] | None,
+            voltage: Decimal) -> ld.Setpoint:
+    """`setpoint` in a unit the station takes: unchanged when it takes the setpoint's unit
+    (or said nothing), else A per phase as W (x voltage x phases, rounded down) or W as A
+    per phase (rounded down to 0.1 A). A station that cannot say never gets a raised limit."""
+    if not allowed or setpoint.unit.value in allowed:
+        return setpoint
+    phases = Decimal(setpoint.number_phases or len(setpoint.phases) or 3)
+    if setpoint.unit is ld.Unit.A:
+        limit = (setpoint.limit * voltage * phases).to_integral_value(rounding="ROUND_FLOOR")
+        return dataclasses.replace(setpoint, limit=limit, unit=ld.Unit.W)
+    amps = (setpoint.limit / (voltage * phases)).quantize(Decimal("0.1"), rounding="ROUND_FLOOR")
+    return dataclasses.replace(setpoint, limit=amps, unit=ld.Unit.A)
+
+
+async def _rate_units(conn: AsyncConnection, stations: list[str]) -> dict[str, frozenset[str]]:
+    rows = (await conn.execute(select(
+        t.DeviceVariable.station_id, t.DeviceVariable.component, t.DeviceVariable.variable,
+        t.DeviceVariable.value).where(
+        t.DeviceVariable.station_id.in_(stations), t.DeviceVariable.attribute_type == "Actual",
+        t.DeviceVariable.variable.in_([v for _, v in _UNIT_KEYS])))).all()
+    out: dict[str, frozenset[str]] = {}
+    for station, component, variable, value in rows:
+        if (component, variable) in _UNIT_KEYS:
+            out[station] = out.get(station, frozenset()) | parse_rate_units(value)
+    return out
 
 async def _read(conn: AsyncConnection, site_id: str) -> Managed | None:
     config = (await conn.execute(select(
