@@ -141,13 +141,16 @@ class DiagnosticsService:
 
     async def _on_session_ended(self, m: dict[str, Any]) -> None:
         now = self._clock.now()
+        # one connection at a time: many sessions end at once (a site's stations reboot),
+        # and a handler holding one while it waits for another would drain the pool
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(t.ChargingSession).where(
                 t.ChargingSession.id == m["session_id"]))).first()
-            if row is None:
-                return
-            connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
-            th = await self._thresholds.for_station(row.station_id)
+        if row is None:
+            return
+        connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
+        th = await self._thresholds.for_station(row.station_id)
+        async with self._engine.connect() as conn:
             recent = (await conn.execute(select(t.ChargingSession).where(
                 t.ChargingSession.station_id == row.station_id,
                 t.ChargingSession.evse_id == row.evse_id,
@@ -310,42 +313,50 @@ class DiagnosticsService:
     async def check_stuck_sessions(self, now: datetime,
                                    limits: dict[str, faults.Thresholds] | None = None) -> int:
         """Sessions open for `stuck_hours` whose register has not risen for
-        `stuck_idle_hours` (the last reading that rose, or the start)."""
+        `stuck_idle_hours` (the last reading that rose, or the start); and the stuck
+        incidents whose session is over or charging again, resolved."""
         shortest = min([faults.DEFAULTS.stuck_hours, *(th.stuck_hours for th in
                                                        (limits or {}).values())])
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(t.ChargingSession).where(
                 t.ChargingSession.status == SessionStatus.ACTIVE.value,
                 t.ChargingSession.started_at <= now - timedelta(hours=shortest)))).all()
-            made = 0
-            for row in rows:
-                th = (limits or {}).get(row.station_id) or \
-                    await self._thresholds.for_station(row.station_id)
-                if row.started_at > now - timedelta(hours=th.stuck_hours):
-                    continue
-                last = await _last_rise(conn, int(row.id))
-                connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
-                facts = faults.SessionFacts(int(row.id), connector, row.started_at, None,
-                                            Decimal(row.energy_wh), True, last)
-                finding = faults.stuck_session(facts, now, th)
-                if finding is not None:
-                    await self._incidents.report(row.station_id, finding)
-                    made += 1
-                else:
-                    await self._incidents.clear(f"stuck:{connector}:{row.id}", "energy flows "
-                                                "again", exact=True)
-            # stuck incidents whose session ended while nobody listened (a restart)
             open_stuck = (await conn.execute(select(t.Incident.key, t.Incident.evidence).where(
                 t.Incident.kind == "stuck_session",
                 t.Incident.status.in_(("open", "acknowledged"))))).all()
-            for key, evidence in open_stuck:
-                session_id = (evidence or {}).get("session_id")
-                status = await conn.scalar(select(t.ChargingSession.status).where(
-                    t.ChargingSession.id == session_id)) if session_id else None
+        found: list[tuple[str, faults.Finding]] = []
+        fine: list[str] = []
+        for row in rows:
+            th = (limits or {}).get(row.station_id) or \
+                await self._thresholds.for_station(row.station_id)
+            if row.started_at > now - timedelta(hours=th.stuck_hours):
+                continue
+            async with self._engine.connect() as conn:
+                last = await _last_rise(conn, int(row.id))
+            connector = f"{row.station_id}/{row.evse_id}/{row.connector_id}"
+            facts = faults.SessionFacts(int(row.id), connector, row.started_at, None,
+                                        Decimal(row.energy_wh), True, last)
+            finding = faults.stuck_session(facts, now, th)
+            if finding is not None:
+                found.append((row.station_id, finding))
+            else:
+                fine.append(f"stuck:{connector}:{row.id}")
+        active = {int(r.id) for r in rows}
+        for station, finding in found:
+            await self._incidents.report(station, finding)
+        for key in fine:
+            await self._incidents.clear(key, "energy flows again", exact=True)
+        for key, evidence in open_stuck:
+            # the session ended while nobody listened (a restart), or is no longer that old
+            session_id = (evidence or {}).get("session_id")
+            if session_id not in active:
+                async with self._engine.connect() as conn:
+                    status = await conn.scalar(select(t.ChargingSession.status).where(
+                        t.ChargingSession.id == session_id)) if session_id else None
                 if status != SessionStatus.ACTIVE.value:
                     await self._incidents.clear(key, "the session is no longer open",
                                                 exact=True)
-        return made
+        return len(found)
 
     async def _clear_lapsed(self, prefix: str, window: str, now: datetime,
                             limits: dict[str, faults.Thresholds]) -> None:
