@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from evcsms.bootstrap import build_services, close_services
+from evcsms.services.users import UserRole
 from evcsms.simulator import SessionPattern, VirtualStation
 from tests.integration.conftest import Running, running
 
@@ -133,4 +135,18 @@ async def test_four_cars_share_a_32_a_connection(live: Running) -> None:
                      and r.station_id != "LM16-1"}
         assert {k: r.limit for k, r in live_rows.items()} == limits  # what the stations hold
         assert all(r.valid_to is not None for r in live_rows.values())  # leased
+
+        # and the stations say so themselves (GetCompositeSchedule, over the API)
+        token = await services.users.create("op", UserRole.OPERATOR)
+        async with httpx.AsyncClient(base_url=f"{live.http}/api/v1",
+                                     headers={"Authorization": f"Bearer {token}"}) as api:
+            for sid, _ in STATIONS[1:]:
+                answer = (await api.get(f"/stations/{sid}/evses/1/composite-schedule",
+                                        params={"duration": 600})).json()
+                assert answer["status"] == "accepted", answer
+                schedule = answer["response"].get("chargingSchedule") or \
+                    answer["response"]["schedule"]["chargingSchedulePeriod"]
+                periods = schedule["chargingSchedulePeriod"] if isinstance(schedule, dict) \
+                    else schedule
+                assert Decimal(str(periods[0]["limit"])) == limits[f"{sid}/1"], answer
     print(f"settled {settled:.2f} s after the last start")
