@@ -36,7 +36,7 @@ from evcsms.domain.metering import REGISTER, AnomalyKind, MeterAnomaly
 from evcsms.domain.model import SessionStatus
 from evcsms.services.incidents import IncidentService
 from evcsms.services.meter_store import stored_samples
-from evcsms.services.periodic import Periodic
+from evcsms.services.periodic import Listeners, Periodic
 from evcsms.services.thresholds import ThresholdService
 from evcsms.storage import tables as t
 
@@ -61,7 +61,7 @@ class DiagnosticsService:
         self._heartbeat = heartbeat_interval
         self._grace = offline_grace
         self._probe_timeout = probe_timeout
-        self._subs: list[Any] = []
+        self._listeners = Listeners(bus, "diagnostics")
         self._last_reading = 0  # meter_readings.id already checked
         self._windows: dict[tuple[str, int], list[faults.Sample]] = {}  # register and power
         # Often enough that a silent station is pinged and found offline well within
@@ -70,27 +70,18 @@ class DiagnosticsService:
         self._loop = Periodic("diagnostics-sweep", sweep_interval, self.sweep)
 
     async def start(self) -> None:
-        for subject, handler in (("events.station.status", self._on_status),
-                                 ("events.station.connection", self._on_connection),
-                                 ("events.station.boot", self._on_boot),
-                                 ("events.station.notify_event", self._on_notify_event),
-                                 ("events.session.ended", self._on_session_ended)):
-            self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
+        await self._listeners.start([
+            ("events.station.status", self._on_status),
+            ("events.station.connection", self._on_connection),
+            ("events.station.boot", self._on_boot),
+            ("events.station.notify_event", self._on_notify_event),
+            ("events.session.ended", self._on_session_ended),
+        ])
         self._loop.start()
 
     async def close(self) -> None:
-        for sub in self._subs:
-            await sub.unsubscribe()
-        self._subs.clear()
+        await self._listeners.close()
         await self._loop.close()
-
-    def _guard(self, handler: Any) -> Any:
-        async def run(subject: str, message: dict[str, Any]) -> None:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("diagnostics for %s failed", subject)
-        return run
 
     # -- event rules ------------------------------------------------------------------------
 
@@ -173,7 +164,7 @@ class DiagnosticsService:
                 await self._incidents.clear(f"silent:{connector}", why, exact=True)
             found = {f.kind for f in anomalies}
             for kind, prefix in (("register_backwards", "backwards:"),
-                                 ("implausible_jump", "jump:")):
+            ("implausible_jump", "jump:")):
                 if kind not in found:
                     await self._incidents.clear(
                         f"{prefix}{connector}", f"session {row.id}'s meter readings were "

@@ -49,7 +49,7 @@ from evcsms.domain.clock import Clock
 from evcsms.domain.model import CommandStatus, SessionStatus
 from evcsms.services.commands import CommandService
 from evcsms.services.errors import ConflictError, InvalidInputError, NotFoundError
-from evcsms.services.periodic import Periodic
+from evcsms.services.periodic import Listeners, Periodic
 from evcsms.storage import tables as t
 from evcsms.storage.dialect import insert
 from evcsms.storage.writer import BatchWriter
@@ -121,7 +121,7 @@ class LoadService:
         self._min_interval = min_interval
         self._lease = lease
         self._significance = significance
-        self._subs: list[Any] = []
+        self._listeners = Listeners(bus, "load management")
         self._pending: dict[str, asyncio.Task[None]] = {}
         self._last_run: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -133,31 +133,22 @@ class LoadService:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        for subject, handler in (("events.session.started", self._on_session),
-                                 ("events.session.ended", self._on_session),
-                                 ("events.station.boot", self._on_boot),
-                                 ("events.station.connection", self._on_connection)):
-            self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
+        await self._listeners.start([
+            ("events.session.started", self._on_session),
+            ("events.session.ended", self._on_session),
+            ("events.station.boot", self._on_boot),
+            ("events.station.connection", self._on_connection),
+        ])
         self._loop.start()
 
     async def close(self) -> None:
-        for sub in self._subs:
-            await sub.unsubscribe()
-        self._subs.clear()
+        await self._listeners.close()
         await self._loop.close()
         pending = list(self._pending.values())
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         self._pending.clear()
-
-    def _guard(self, handler: Any) -> Any:
-        async def run(subject: str, message: dict[str, Any]) -> None:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("load management on %s failed", subject)
-        return run
 
     async def _on_session(self, m: dict[str, Any]) -> None:
         site = await self.site_of(m["station_id"])

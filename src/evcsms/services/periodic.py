@@ -1,6 +1,7 @@
-"""A background loop that runs some work every `interval` seconds until closed.
+"""Background work of a service: a loop that runs every `interval` seconds until closed
+(`Periodic`), and bus subscriptions whose handlers take the message (`Listeners`).
 
-The work's errors are logged, never fatal: one failed round must not stop the next.
+Errors are logged, never fatal: one failed round or message must not stop the next.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from evcsms.bus.base import Bus, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +41,33 @@ class Periodic:
                 await self._work()
             except Exception:
                 log.exception("%s failed", self._name)
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Listeners:
+    """A service's bus subscriptions: each handler gets the message; what it raises is
+    logged with the subject and the service's name."""
+
+    def __init__(self, bus: Bus, name: str) -> None:
+        self._bus = bus
+        self._name = name
+        self._subs: list[Subscription] = []
+
+    async def start(self, handlers: list[tuple[str, Handler]]) -> None:
+        for subject, handler in handlers:
+            self._subs.append(await self._bus.subscribe(subject, self._guard(handler)))
+
+    async def close(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
+
+    def _guard(self, handler: Handler) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+        async def run(subject: str, message: dict[str, Any]) -> None:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("%s on %s failed", self._name, subject)
+        return run
