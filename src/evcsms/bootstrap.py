@@ -11,6 +11,7 @@ import socket
 import sys
 from typing import Any
 
+from evcsms.bus.base import Bus
 from evcsms.bus.memory import MemoryBus
 from evcsms.domain.clock import Clock, SystemClock
 from evcsms.domain.commands import CommandName
@@ -63,7 +64,7 @@ async def build_services(
         await upgrade(engine)
     writer = BatchWriter(engine)
     await writer.start()
-    bus = MemoryBus()
+    bus = await _bus(settings)
     users = UserService(engine, writer, clock)
     billing = BillingService(engine, clock)
     commands = CommandService(engine, writer, bus, clock, call_timeout=settings.call_timeout)
@@ -183,6 +184,15 @@ def tune_gc() -> None:
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
     sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+async def _bus(settings: Settings) -> Bus:
+    """The in-process bus for one node; NATS when nodes share EVCSMS_BUS_URL."""
+    if settings.bus_url is None:
+        return MemoryBus()
+    from evcsms.bus.nats import NatsBus
+
+    return await NatsBus.connect(settings.bus_url, name=f"evcsms-{node_name()}")
 
 
 def build_app(services: Services, settings: Settings) -> Router:

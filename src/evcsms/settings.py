@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     role: Role = Role.ALL
+    bus_url: str | None = Field(
+        default=None, pattern=r"^nats://", description="NATS server shared by the nodes of a "
+        "cluster (e.g. nats://127.0.0.1:4222); unset: one node, in-process bus")
     call_timeout: float = Field(default=30.0, gt=0, le=600)
     message_log_keep: int = Field(default=2000, ge=10, description="frames kept per station")
     message_log_days: int = Field(default=30, ge=1)
@@ -126,9 +129,12 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError("EVCSMS_TLS_CERT and EVCSMS_TLS_KEY must be given together")
     if settings.role is not Role.ALL:
         raise SettingsError(
-            f"EVCSMS_ROLE (--role): {settings.role.value!r} needs a shared bus between nodes, "
-            "which this version does not have yet; run with role 'all'"
+            f"EVCSMS_ROLE (--role): {settings.role.value!r} is not built yet (nodes sharing "
+            "EVCSMS_BUS_URL all run every role); run with role 'all'"
         )
+    if settings.bus_url is not None and settings.is_sqlite:
+        raise SettingsError("EVCSMS_BUS_URL: nodes that share a bus must share a database: "
+                            "use PostgreSQL (EVCSMS_DATABASE_URL=postgresql+asyncpg://...)")
     for name in ("tls_cert", "tls_key"):
         path = getattr(settings, name)
         if path is not None and not path.is_file():

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 from evcsms.bus.base import (
+    BusError,
     EventHandler,
     Message,
     NoRespondersError,
@@ -69,6 +70,12 @@ class MemoryBus:
             return await asyncio.wait_for(sub.responder(message), timeout_s)
         except TimeoutError:
             raise RequestTimeoutError(subject) from None
+        except BusError:
+            raise
+        except Exception as exc:  # as over NATS: the requester learns the responder failed
+            log.exception("request handler for %s failed", subject)
+            raise BusError(f"{subject}: the responder failed: {type(exc).__name__}: {exc}") \
+                from exc
 
     def _drop(self, sub: _Sub) -> None:
         if sub in self._subs:
