@@ -154,7 +154,7 @@ async def test_an_offline_station_keeps_what_it_may_still_draw(client, services)
 
 def test_setpoints_go_out_in_a_unit_the_station_takes() -> None:
     from evcsms.domain import load as ld
-    from evcsms.services.load import in_unit, parse_rate_units
+    from evcsms.services.load_inputs import in_unit, parse_rate_units
 
     assert parse_rate_units("Current,Power") == {"A", "W"}
     assert parse_rate_units("W") == {"W"} and parse_rate_units(None) == frozenset()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -38,7 +37,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -49,6 +47,13 @@ from evcsms.domain.clock import Clock
 from evcsms.domain.model import CommandStatus, SessionStatus
 from evcsms.services.commands import CommandService
 from evcsms.services.errors import ConflictError, InvalidInputError, NotFoundError
+from evcsms.services.load_inputs import (
+    draw_of,
+    fit_pin,
+    in_unit,
+    latest_readings,
+    rate_units,
+)
 from evcsms.services.periodic import Listeners, Periodic
 from evcsms.storage import tables as t
 from evcsms.storage.dialect import insert
@@ -390,9 +395,9 @@ class LoadService:
                 t.ChargingProfileRecord).where(
                 t.ChargingProfileRecord.station_id.in_(stations),
                 t.ChargingProfileRecord.purpose == LIVE))).all()}
-            readings = await _latest_readings(conn, [int(s.id) for s in sessions],
+            readings = await latest_readings(conn, [int(s.id) for s in sessions],
                                               now - DRAW_WINDOW)
-            units = await _rate_units(conn, stations)
+            units = await rate_units(conn, stations)
         evses = {e.id: e for e in site.evses}
         demands, draws, session_of = [], {}, {}
         for s in sorted(sessions, key=lambda r: (r.started_at, r.id)):
@@ -404,7 +409,7 @@ class LoadService:
             profile = held.get((s.station_id, s.evse_id))
             current = profile if profile is not None and profile.status == "accepted" \
                 and profile.transaction_ref == s.transaction_ref else None
-            draw_a, draw_kw, at = _draw(readings.get(int(s.id)), evse)
+            draw_a, draw_kw, at = draw_of(readings.get(int(s.id)), evse)
             draws[key] = {"session_id": int(s.id), "draw_a": draw_a, "draw_kw": draw_kw,
                           "measured_at": at}
             demands.append(ld.Demand(
@@ -413,17 +418,18 @@ class LoadService:
                 offered=current.limit if current else None,  # A or W, as sent
                 offered_since=current.answered_at if current else None))
         pins = {p.evse: p for p in managed.pins}
-        fallback = {s.evse: s for s in ld.failsafe(site)}
-        for key, s in session_of.items():
-            if online.get(s.station_id) or key in pins:
-                continue
-            # unreachable: whatever it was told last, or the failsafe, may still be drawn
+        unreachable = {key: s for key, s in session_of.items()
+                       if not online.get(s.station_id) and key not in pins}
+        # a second allocation run, so only when some station is unreachable
+        fallback = {s.evse: s for s in ld.failsafe(site)} if unreachable else {}
+        for key, s in unreachable.items():
+            # whatever it was told last, or the failsafe, may still be drawn
             last = held.get((s.station_id, s.evse_id))
             floor = fallback[key].limit
             value = max(last.limit, floor) if last is not None else floor
             if evses[key].kind is ld.Kind.DC:
                 value = value / 1000  # pins are kW on DC; profiles W
-            pins[key] = ld.Pin(key, _fit_pin(value, evses[key]))
+            pins[key] = ld.Pin(key, fit_pin(value, evses[key]))
         allocation = ld.allocate(site, demands, now, policy=managed.policy,
                                  pins=pins.values(), paused=managed.paused)
         return Outcome(site_id, allocation, draws, sessions=session_of, online=online,
@@ -474,7 +480,7 @@ class LoadService:
             connected = set((await conn.execute(select(t.Station.id).where(
                 t.Station.id.in_(sorted(managed.stations)), t.Station.connected.is_(True))
                 )).scalars())
-            units = await _rate_units(conn, sorted(connected))
+            units = await rate_units(conn, sorted(connected))
         jobs = []
         for wanted in ld.failsafe(managed.site):
             station, evse = split_evse(wanted.evse)
@@ -552,45 +558,6 @@ class LoadService:
 
 # -- helpers ----------------------------------------------------------------------------------
 
-# where a station says which charging-rate units it takes (the device model)
-_UNIT_KEYS = (("SmartChargingCtrlr", "RateUnit"),  # 2.0.1, e.g. "A,W"
-              ("OCPP16Configuration", "ChargingScheduleAllowedChargingRateUnit"))  # "Current,Power"
-_UNIT_WORDS = {"A": "A", "CURRENT": "A", "W": "W", "POWER": "W"}
-
-
-def parse_rate_units(text: str | None) -> frozenset[str]:
-    """The units a station's configuration value allows ({"A", "W"}; empty: not said)."""
-    words = (w.strip().upper() for w in (text or "").replace(";", ",").split(","))
-    return frozenset(_UNIT_WORDS[w] for w in words if w in _UNIT_WORDS)
-
-
-def in_unit(setpoint: ld.Setpoint, allowed: frozenset[str] | None,
-            voltage: Decimal) -> ld.Setpoint:
-    """`setpoint` in a unit the station takes: unchanged when it takes the setpoint's unit
-    (or said nothing), else A per phase as W (x voltage x phases, rounded down) or W as A
-    per phase (rounded down to 0.1 A). A station that cannot say never gets a raised limit."""
-    if not allowed or setpoint.unit.value in allowed:
-        return setpoint
-    phases = Decimal(setpoint.number_phases or len(setpoint.phases) or 3)
-    if setpoint.unit is ld.Unit.A:
-        limit = (setpoint.limit * voltage * phases).to_integral_value(rounding="ROUND_FLOOR")
-        return dataclasses.replace(setpoint, limit=limit, unit=ld.Unit.W)
-    amps = (setpoint.limit / (voltage * phases)).quantize(Decimal("0.1"), rounding="ROUND_FLOOR")
-    return dataclasses.replace(setpoint, limit=amps, unit=ld.Unit.A)
-
-
-async def _rate_units(conn: AsyncConnection, stations: list[str]) -> dict[str, frozenset[str]]:
-    rows = (await conn.execute(select(
-        t.DeviceVariable.station_id, t.DeviceVariable.component, t.DeviceVariable.variable,
-        t.DeviceVariable.value).where(
-        t.DeviceVariable.station_id.in_(stations), t.DeviceVariable.attribute_type == "Actual",
-        t.DeviceVariable.variable.in_([v for _, v in _UNIT_KEYS])))).all()
-    out: dict[str, frozenset[str]] = {}
-    for station, component, variable, value in rows:
-        if (component, variable) in _UNIT_KEYS:
-            out[station] = out.get(station, frozenset()) | parse_rate_units(value)
-    return out
-
 async def _read(conn: AsyncConnection, site_id: str) -> Managed | None:
     config = (await conn.execute(select(
         t.SiteLoad.tree, t.SiteLoad.pins, t.SiteLoad.policy, t.SiteLoad.paused,
@@ -632,56 +599,3 @@ def _drop(items: list[dict[str, Any]], item_id: str, what: str) -> list[dict[str
     if len(kept) == len(items):
         raise NotFoundError(f"{what} {item_id!r} is not in this site")
     return kept
-
-
-def _fit_pin(value: Decimal, evse: ld.Evse) -> Decimal:
-    """`value` within what a pin on `evse` may be (its max; its min unless 0)."""
-    high = evse.max_current_a if evse.kind is ld.Kind.AC else evse.max_power_kw
-    low = evse.min_current_a if evse.kind is ld.Kind.AC else evse.min_power_kw
-    assert high is not None
-    value = min(value, high)
-    return value if value == 0 or value >= low else low
-
-
-async def _latest_readings(conn: AsyncConnection, session_ids: list[int],
-                           since: datetime) -> dict[int, tuple[datetime, Any]]:
-    """The newest reading per session since `since`."""
-    out: dict[int, tuple[datetime, Any]] = {}
-    if not session_ids:
-        return out
-    rows = (await conn.execute(select(
-        t.MeterReading.session_id, t.MeterReading.timestamp, t.MeterReading.samples).where(
-        t.MeterReading.timestamp >= since,
-        t.MeterReading.session_id.in_(session_ids)))).all()
-    for session_id, at, samples in rows:
-        current = out.get(int(session_id))
-        if current is None or at > current[0]:
-            out[int(session_id)] = (at, samples)
-    return out
-
-
-def _draw(reading: tuple[datetime, Any] | None, evse: ld.Evse
-          ) -> tuple[tuple[Decimal, ...] | None, Decimal | None, datetime | None]:
-    """The draw in a reading: A per EVSE conductor (Current.Import L1..L3, or the total on
-    one conductor) and kW (Power.Active.Import)."""
-    if reading is None:
-        return None, None, None
-    at, text_samples = reading
-    phases: dict[str, Decimal] = {}
-    total_a = power_w = None
-    for m, phase, _loc, _ctx, unit, value, _signed in orjson.loads(text_samples):
-        number = Decimal(value)
-        if m == "Current.Import":
-            if phase in ("L1", "L2", "L3"):
-                phases[phase] = number
-            elif phase == "":
-                total_a = number
-        elif m == "Power.Active.Import" and phase == "":
-            power_w = number * 1000 if (unit or "W") == "kW" else number
-    conductors = len(evse.wiring)
-    draw_a: tuple[Decimal, ...] | None = None
-    if phases:
-        draw_a = tuple(phases.get(f"L{n}", Decimal(0)) for n in range(1, conductors + 1))
-    elif total_a is not None:
-        draw_a = (total_a,) + (Decimal(0),) * (conductors - 1)
-    return draw_a, None if power_w is None else power_w / 1000, at
