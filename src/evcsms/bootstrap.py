@@ -59,7 +59,8 @@ async def build_services(
     node's loops and subscribers (CDR issuing, running costs, diagnostics, webhooks).
     """
     clock = clock or SystemClock()
-    engine = create_engine(settings.database_url, schema=settings.database_schema)
+    engine = create_engine(settings.database_url, schema=settings.database_schema,
+                           timeout=settings.storage_timeout)
     if migrate if migrate is not None else settings.is_sqlite:
         await upgrade(engine)
     writer = BatchWriter(engine)

@@ -26,10 +26,24 @@ class UnknownStationPolicy(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    ALL = "all"
-    GATEWAY = "gateway"
-    API = "api"
-    WORKER = "worker"
+    """What a node of a cluster runs (docs/operations.md)."""
+
+    ALL = "all"  # everything: the one node of a small installation
+    GATEWAY = "gateway"  # the OCPP WebSocket endpoint only
+    API = "api"  # the REST API (and log uploads) only
+    WORKER = "worker"  # cluster singletons only: load management, CDRs, diagnostics, ...
+
+    @property
+    def gateway(self) -> bool:
+        return self in (Role.ALL, Role.GATEWAY)
+
+    @property
+    def api(self) -> bool:
+        return self in (Role.ALL, Role.API)
+
+    @property
+    def worker(self) -> bool:
+        return self in (Role.ALL, Role.WORKER)
 
 
 class SettingsError(Exception):
@@ -53,6 +67,19 @@ class Settings(BaseSettings):
         default=None, pattern=r"^nats://", description="NATS server shared by the nodes of a "
         "cluster (e.g. nats://127.0.0.1:4222); unset: one node, in-process bus")
     call_timeout: float = Field(default=30.0, gt=0, le=600)
+    storage_timeout: float = Field(
+        default=10.0, gt=0, le=300,
+        description="seconds a PostgreSQL connect or statement may take before the node "
+                    "treats the database as unavailable (stations get a CALLERROR and retry)")
+    lease_interval: float = Field(
+        default=2.0, gt=0, le=60,
+        description="seconds between a node's checks of its cluster-singleton leases")
+    max_handshakes: int = Field(
+        default=64, ge=1, le=100_000,
+        description="station handshakes a gateway node processes at once (admission control)")
+    handshake_queue: int = Field(
+        default=1000, ge=0, le=1_000_000,
+        description="handshakes that may wait for a slot; beyond this: HTTP 503 + Retry-After")
     message_log_keep: int = Field(default=2000, ge=10, description="frames kept per station")
     message_log_days: int = Field(default=30, ge=1)
     max_frame_bytes: int = Field(default=256 * 1024, ge=4096)
@@ -127,10 +154,10 @@ def load_settings(**overrides: Any) -> Settings:
         raise SettingsError(_describe(exc)) from None
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SettingsError("EVCSMS_TLS_CERT and EVCSMS_TLS_KEY must be given together")
-    if settings.role is not Role.ALL:
+    if settings.role is not Role.ALL and settings.bus_url is None:
         raise SettingsError(
-            f"EVCSMS_ROLE (--role): {settings.role.value!r} is not built yet (nodes sharing "
-            "EVCSMS_BUS_URL all run every role); run with role 'all'"
+            f"EVCSMS_ROLE (--role): a {settings.role.value!r} node is one part of a cluster: "
+            "give the cluster's NATS server (EVCSMS_BUS_URL=nats://...) and its PostgreSQL"
         )
     if settings.bus_url is not None and settings.is_sqlite:
         raise SettingsError("EVCSMS_BUS_URL: nodes that share a bus must share a database: "

@@ -63,7 +63,11 @@ def cli() -> None:
               help="Heartbeat interval given to stations at boot, seconds [300]")
 @click.option("--tls-cert", envvar="EVCSMS_TLS_CERT", default=None, help="PEM certificate (wss://)")
 @click.option("--tls-key", envvar="EVCSMS_TLS_KEY", default=None, help="PEM private key (wss://)")
-@click.option("--role", envvar="EVCSMS_ROLE", default=None, help="Node role: all [all]")
+@click.option("--role", envvar="EVCSMS_ROLE", default=None,
+              help="What this node runs: all, gateway (OCPP), api (REST), worker (cluster "
+                   "singletons) [all]; every role but all needs --bus-url")
+@click.option("--bus-url", envvar="EVCSMS_BUS_URL", default=None,
+              help="NATS server the nodes of a cluster share (nats://HOST:4222) [none: one node]")
 @click.option("--log-level", envvar="EVCSMS_LOG_LEVEL", default=None, help="Log level [info]")
 def serve(**flags: Any) -> None:
     """Run a node: OCPP at ws://HOST:PORT/ocpp/{station_id}, REST API at /api/v1, docs at /docs.
@@ -75,8 +79,13 @@ def serve(**flags: Any) -> None:
     settings = settings_or_exit(**flags)
     scheme = "wss" if settings.tls else "ws"
     http = "https" if settings.tls else "http"
-    click.echo(f"evcsms: OCPP {scheme}://{settings.host}:{settings.port}/ocpp/{{station_id}}")
-    click.echo(f"evcsms: API  {http}://{settings.host}:{settings.port}/docs")
+    if settings.role.gateway:
+        click.echo(f"evcsms: OCPP {scheme}://{settings.host}:{settings.port}/ocpp/{{station_id}}")
+    if settings.role.api:
+        click.echo(f"evcsms: API  {http}://{settings.host}:{settings.port}/docs")
+    if not settings.role.api:
+        click.echo(f"evcsms: {settings.role.value} node, health at "
+                   f"{http}://{settings.host}:{settings.port}/health")
     try:
         run(settings)
     except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its graceful shutdown

@@ -15,19 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def create_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, schema: str | None = None, echo: bool = False, timeout: float = 10.0,
+) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout.
 
-    `schema` (PostgreSQL only) puts every table in that schema via search_path.
+    `schema` (PostgreSQL only) puts every table in that schema via search_path. On
+    PostgreSQL `timeout` bounds a connect, a statement and a wait for a pooled connection,
+    so an unreachable database is an error within seconds, never a hang (EVCSMS_STORAGE_TIMEOUT).
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    connect_args: dict[str, Any] = {"timeout": timeout, "command_timeout": timeout}
+    if schema:
+        connect_args["server_settings"] = {"search_path": schema}
     return create_async_engine(
         url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True,
-        connect_args=connect_args,
+        pool_timeout=timeout, connect_args=connect_args,
     )
 
 
@@ -63,7 +69,7 @@ def run_upgrade_blocking(url: str, schema: str | None = None) -> None:
     """`evcsms db upgrade`: migrate the database at `url`."""
 
     async def main() -> None:
-        engine = create_engine(url, schema=schema)
+        engine = create_engine(url, schema=schema, timeout=600)
         try:
             await upgrade(engine)
         finally:
