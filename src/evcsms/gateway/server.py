@@ -5,19 +5,33 @@ none in common -> refused), authenticate (security profile 1/2: HTTP Basic
 with the station id and its password, over TLS for profile 2), admit by the
 unknown-station policy. Then one reader loop per connection feeds frames to
 its `StationSession`.
+
+The part of the handshake that reads the database goes through admission control
+(`admission.HandshakeGate`): at most `max_handshakes` at once, `handshake_queue` more
+waiting in order, the rest refused with HTTP 503 and a jittered `Retry-After`, so a
+reconnection storm (every station of a dead node at once) is spread out instead of
+exhausting the database pool. A database that cannot be reached is also a 503 with
+`Retry-After` ("storage unavailable"), never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
+import random
+import time
 from typing import Any, NamedTuple
 from urllib.parse import unquote
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from evcsms.bus.base import Message
 from evcsms.domain.model import OcppVersion
 from evcsms.gateway import commands
+from evcsms.gateway.admission import GateFullError, HandshakeGate
 from evcsms.gateway.registry import Registry
 from evcsms.gateway.session import StationSession
 from evcsms.gateway.transport import PING_EXTENSION
@@ -30,6 +44,12 @@ log = logging.getLogger(__name__)
 PREFERENCE = (OcppVersion.V201, OcppVersion.V16)
 PREFIX = "/ocpp/"
 MAX_ID = 48
+# A database that cannot be reached or answer in time (the engine's storage timeout bounds
+# connects and statements): the station is told to come back instead of getting a 500.
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (
+    DBAPIError, PoolTimeoutError, OSError, TimeoutError)
+STORAGE_RETRY = (5, 20)  # s: Retry-After range after a storage failure
+WARN_EVERY = 10.0  # s between warnings about refused handshakes
 
 Scope = dict[str, Any]
 
@@ -63,12 +83,42 @@ class Refusal(NamedTuple):
     headers: dict[str, str]
 
 
+class _Warner:
+    """At most one warning per `every` seconds for a repeated event, with how many times it
+    happened since the last warning."""
+
+    def __init__(self, every: float = WARN_EVERY) -> None:
+        self.every = every
+        self._last: float | None = None
+        self._since = 0
+
+    def __call__(self, message: str, *args: Any) -> None:
+        self._since += 1
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.every:
+            return
+        log.warning(message + " [%d since the last such warning]", *args, self._since)
+        self._last = now
+        self._since = 0
+
+
 class OcppGateway:
-    def __init__(self, services: Services, *, node: str, call_timeout: float = 30.0) -> None:
+    def __init__(
+        self, services: Services, *, node: str, call_timeout: float = 30.0,
+        max_handshakes: int = 64, handshake_queue: int = 1000,
+    ) -> None:
         self.services = services
         self.node = node
         self.call_timeout = call_timeout
         self.registry = Registry(services.bus, self._command)
+        self.admission = HandshakeGate(max_handshakes, handshake_queue)
+        self.storage_refused = 0  # handshakes refused because the database was unavailable
+        self._warn_full = _Warner()
+        self._warn_storage = _Warner()
+
+    def admission_stats(self) -> dict[str, Any]:
+        """Handshake admission counters for operators (see `HandshakeGate.stats`)."""
+        return self.admission.stats() | {"storage_refused": self.storage_refused}
 
     async def _command(self, session: StationSession, message: Message) -> Message:
         if message.get("probe"):
@@ -78,7 +128,9 @@ class OcppGateway:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         station_id = unquote(scope["path"][len(PREFIX):])
         await receive()  # websocket.connect
-        outcome = await self._handshake(scope, station_id)
+        outcome = await self._handshake(scope, station_id, receive)
+        if outcome is None:  # the client went away while waiting for admission
+            return
         if isinstance(outcome, Refusal):
             await _deny(scope, send, *outcome)
             return
@@ -88,8 +140,8 @@ class OcppGateway:
                         scope.get("extensions", {}).get(PING_EXTENSION, {}))
 
     async def _handshake(
-        self, scope: Scope, station_id: str
-    ) -> tuple[OcppVersion, Handshake] | Refusal:
+        self, scope: Scope, station_id: str, receive: Any = None,
+    ) -> tuple[OcppVersion, Handshake] | Refusal | None:
         if not station_id or len(station_id) > MAX_ID or "/" in station_id:
             return Refusal(404, f"station id must be 1 to {MAX_ID} characters without '/'", {})
         version = choose_version(list(scope.get("subprotocols", [])))
@@ -98,9 +150,10 @@ class OcppGateway:
         credentials = basic_credentials(scope)
         if credentials is not None and credentials[0] != station_id:
             return Refusal(401, "Basic auth user must be the station id", _challenge())
-        admitted = await self.services.stations.handshake(
-            station_id, credentials[1] if credentials else None
-        )
+        admitted = await self._admitted_handshake(
+            station_id, credentials[1] if credentials else None, receive)
+        if not isinstance(admitted, Handshake):
+            return admitted
         admission = admitted.admission
         if admission is Admission.UNKNOWN:
             log.warning("refused unknown station %s", station_id)
@@ -111,6 +164,43 @@ class OcppGateway:
         if admission is Admission.REJECTED:
             return Refusal(403, "station rejected by the operator", {})
         return version, admitted
+
+    async def _admitted_handshake(
+        self, station_id: str, password: str | None, receive: Any,
+    ) -> Handshake | Refusal | None:
+        """`services.stations.handshake` in an admission slot; None if the client went away
+        while waiting for one."""
+        gate = self.admission
+        if not gate.try_enter():
+            try:
+                ticket = gate.join()
+            except GateFullError as full:
+                self._warn_full(
+                    "refusing station handshakes: %d running, %d waiting (the most this node "
+                    "takes: EVCSMS_MAX_HANDSHAKES, EVCSMS_HANDSHAKE_QUEUE); stations are told "
+                    "to retry", gate.active, gate.waiting)
+                return Refusal(503, "too many stations connecting at once; retry later",
+                               {"retry-after": str(full.retry_after)})
+            try:
+                present = await _wait_unless_gone(ticket, receive)
+            except BaseException:
+                gate.leave(ticket)
+                raise
+            if not present:
+                gate.leave(ticket)
+                log.debug("%s went away while waiting for admission", station_id)
+                return None
+        started = time.monotonic()
+        try:
+            return await self.services.stations.handshake(station_id, password)
+        except STORAGE_ERRORS as exc:
+            self.storage_refused += 1
+            self._warn_storage("refusing station handshakes: storage unavailable (%s: %s)",
+                               type(exc).__name__, _first_line(exc))
+            retry = random.randint(*STORAGE_RETRY)  # noqa: S311 - jitter, not a secret
+            return Refusal(503, "storage unavailable; retry later", {"retry-after": str(retry)})
+        finally:
+            gate.release(time.monotonic() - started)
 
     async def _run(
         self, station_id: str, version: OcppVersion, admitted: Handshake, receive: Any, send: Any,
@@ -165,6 +255,30 @@ async def _read_loop(session: StationSession, receive: Any) -> None:
             raw = message.get("bytes") or b""
             text = raw.decode("utf-8", errors="replace")
         await session.on_text(text)
+
+
+async def _wait_unless_gone(ticket: asyncio.Future[None], receive: Any) -> bool:
+    """Wait for an admission slot while watching the client: False once it disconnects
+    (before the handshake is accepted, a disconnect is the only thing it can send)."""
+    if receive is None:
+        await ticket
+        return True
+    gone = asyncio.ensure_future(receive())
+    try:
+        await asyncio.wait((ticket, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not gone.done():
+            gone.cancel()
+    if gone.done() and not gone.cancelled():
+        if gone.exception() is not None:
+            log.debug("receive failed while waiting for admission", exc_info=gone.exception())
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ""
 
 
 def _challenge() -> dict[str, str]:
