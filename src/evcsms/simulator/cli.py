@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import click
 from rich.console import Console
@@ -31,9 +32,17 @@ def _planned(
 @click.command("simulate")
 @click.option(
     "--url",
-    default="ws://127.0.0.1:8180/ocpp",
+    "urls",
+    multiple=True,
+    default=("ws://127.0.0.1:8180/ocpp",),
     show_default=True,
-    help="CSMS OCPP endpoint; each station connects to URL/<station id>.",
+    help="CSMS OCPP endpoint; each station connects to URL/<station id>. Repeat for several "
+    "nodes: a station uses the first that answers and fails over to the next, round robin.",
+)
+@click.option(
+    "--spread",
+    is_flag=True,
+    help="With several --url: each station starts at a different one (round robin).",
 )
 @click.option(
     "--stations",
@@ -99,7 +108,8 @@ def _planned(
 )
 @click.option("--quiet", is_flag=True, help="No live display, only the final summary.")
 def simulate(
-    url: str,
+    urls: tuple[str, ...],
+    spread: bool,
     stations: int,
     ocpp_version: str,
     duration: float | None,
@@ -120,6 +130,8 @@ def simulate(
     )
     schedule = _schedule(planned, fault_every, fault_hold, seed, station_ids(id_prefix, stations))
     stats = FleetStats()
+    url: str | tuple[str, ...] = urls[0] if len(urls) == 1 else urls
+    extra: dict[str, Any] = {"spread": True} if spread else {}  # only when asked for
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             run_fleet(
@@ -135,6 +147,7 @@ def simulate(
                 progress=not quiet,
                 stats=stats,
                 faults=schedule,
+                **extra,
             )
         )
     Console().print(stats_table(stats, stations, title="simulation summary"))

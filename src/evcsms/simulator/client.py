@@ -12,13 +12,15 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "after_reply",
     "basic_auth",
     "open_websocket",
+    "refusal_delay",
     "station_ids",
     "station_url",
 ]
@@ -87,6 +90,25 @@ def station_url(base_url: str, station_id: str) -> str:
 def station_ids(id_prefix: str, count: int) -> list[str]:
     """Ids used by fleets and load runs: ``f"{id_prefix}{i:04d}"`` for i = 1..count."""
     return [f"{id_prefix}{i:04d}" for i in range(1, count + 1)]
+
+
+def refusal_delay(exc: BaseException) -> float | None:
+    """Seconds a CSMS that refused the handshake with HTTP 503 asked us to wait (its
+    ``Retry-After``, seconds or an HTTP date); 0.0 for a 503 without one; None for anything
+    else."""
+    if not isinstance(exc, InvalidStatus) or exc.response.status_code != 503:
+        return None
+    value = exc.response.headers.get("Retry-After", "").strip()
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return 0.0
 
 
 def basic_auth(station_id: str, password: str) -> str:

@@ -20,7 +20,7 @@ from rich.table import Table
 from evcsms.simulator.client import station_ids
 from evcsms.simulator.connector import SessionPattern
 from evcsms.simulator.faults import FAULTS, Fault, Injection, PlannedFault
-from evcsms.simulator.station import VirtualStation
+from evcsms.simulator.station import DEFAULT_TX_ATTEMPTS, DEFAULT_TX_INTERVAL, VirtualStation
 from evcsms.simulator.stats import FleetStats
 
 __all__ = [
@@ -40,8 +40,20 @@ log = logging.getLogger(__name__)
 MAX_STAGGER_TOTAL = 5.0  # seconds over which the fleet's connections are spread
 
 
+def station_urls(url: str | Sequence[str], i: int, spread: bool) -> str | tuple[str, ...]:
+    """The CSMS addresses of the ``i``-th station (from 0): all of them in the given order,
+    or (``spread``) rotated by ``i`` so the fleet's first connections spread over them."""
+    if isinstance(url, str):
+        return url
+    urls = tuple(url)
+    if not spread or not urls:
+        return urls
+    k = i % len(urls)
+    return urls[k:] + urls[:k]
+
+
 def build_fleet(
-    url: str,
+    url: str | Sequence[str],
     stations: int,
     ocpp_version: str,
     *,
@@ -55,11 +67,21 @@ def build_fleet(
     id_tags: Sequence[str] | None = None,
     pattern: SessionPattern | None = None,
     time_scale: float = 1.0,
+    spread: bool = False,
+    connectors: int = 2,
+    keep_journal: bool = False,
+    tx_attempts: int = DEFAULT_TX_ATTEMPTS,
+    tx_retry_interval: float = DEFAULT_TX_INTERVAL,
+    reconnect_base: float = 1.0,
+    reconnect_cap: float = 30.0,
 ) -> list[VirtualStation]:
-    """The stations of a fleet; each gets its own deterministic random stream."""
+    """The stations of a fleet; each gets its own deterministic random stream.
+
+    ``url`` may be several CSMS addresses: every station fails over between them, in the
+    given order or (``spread``) each starting at a different one."""
     return [
         VirtualStation(
-            url,
+            station_urls(url, i - 1, spread),
             sid,
             ocpp_version,
             password=(passwords or {}).get(sid, password),
@@ -70,6 +92,12 @@ def build_fleet(
             fault_probability=fault_probability,
             id_tags=id_tags,
             stats=stats,
+            connectors=connectors,
+            keep_journal=keep_journal,
+            tx_attempts=tx_attempts,
+            tx_retry_interval=tx_retry_interval,
+            reconnect_base=reconnect_base,
+            reconnect_cap=reconnect_cap,
         )
         for i, sid in enumerate(station_ids(id_prefix, stations), start=1)
     ]
@@ -87,6 +115,8 @@ def stats_table(stats: FleetStats, stations: int, title: str = "evcsms simulator
         ("messages sent", str(stats.messages_sent)),
         ("errors (CALLERROR, timeouts, connects)", str(stats.errors)),
         ("reconnects / faults", f"{stats.reconnects} / {stats.faults}"),
+        ("failovers / refusals (503)", f"{stats.failovers} / {stats.refusals}"),
+        ("tx messages re-sent / dropped", f"{stats.tx_retries} / {stats.tx_dropped}"),
         ("injected faults active / total", f"{stats.faults_active} / {stats.faults_injected}"),
         ("energy delivered", f"{stats.energy_kwh:,.2f} kWh"),
     ]
@@ -115,7 +145,7 @@ async def _staggered(station: VirtualStation, delay: float) -> None:
 
 
 async def run_fleet(
-    url: str,
+    url: str | Sequence[str],
     stations: int,
     ocpp_version: str,
     *,
@@ -132,12 +162,14 @@ async def run_fleet(
     time_scale: float = 1.0,
     stats: FleetStats | None = None,
     faults: FaultSchedule | None = None,
+    spread: bool = False,
 ) -> FleetStats:
     """Run ``stations`` virtual stations for ``duration`` seconds (None: until cancelled).
 
     Stations are named ``f"{id_prefix}{i:04d}"`` from 1 and connect staggered. On the end
     (or cancellation) open sessions are stopped cleanly. Pass ``stats`` to watch live counters
-    and ``faults`` (`FaultPlan`, `RandomFaults`) to inject faults while it runs.
+    and ``faults`` (`FaultPlan`, `RandomFaults`) to inject faults while it runs. ``url`` may
+    be several CSMS addresses to fail over between (``spread``: see `build_fleet`).
     """
     stats = stats if stats is not None else FleetStats()
     fleet = build_fleet(
@@ -154,6 +186,7 @@ async def run_fleet(
         id_tags=id_tags,
         pattern=pattern,
         time_scale=time_scale,
+        spread=spread,
     )
     await run_stations(fleet, duration=duration, stats=stats, progress=progress, faults=faults)
     return stats

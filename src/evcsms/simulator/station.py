@@ -1,5 +1,6 @@
 """A virtual OCPP charging station: boot, heartbeats, charging connectors, remote commands,
-reconnects, and injected faults (`inject` / `clear_fault`, see `simulator.faults`)."""
+reconnects (round robin over several CSMS addresses), transaction-related messages re-sent
+as OCPP says, and injected faults (`inject` / `clear_fault`, see `simulator.faults`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from websockets.exceptions import WebSocketException
 
-from evcsms.simulator.client import CallErrorReceived, ConnectionLost, JsonObject, OcppClient
+from evcsms.simulator.client import (
+    CallErrorReceived,
+    ConnectionLost,
+    JsonObject,
+    OcppClient,
+    refusal_delay,
+)
 from evcsms.simulator.connector import (
     Connector,
     ConnectorRunner,
@@ -25,12 +33,32 @@ from evcsms.simulator.faults import Fault, FaultDriver, Injection, ParamValue
 from evcsms.simulator.handlers import Configuration, handlers_16, handlers_201
 from evcsms.simulator.messages import Clock, dialect_for, iso, utc_now
 from evcsms.simulator.meter import Offer, Profile
-from evcsms.simulator.stats import FleetStats
+from evcsms.simulator.stats import Acknowledged, FleetStats
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ID_TAGS = ("SIMTAG01", "SIMTAG02", "SIMTAG03", "SIMTAG04", "SIMTAG05")
 DEFAULT_HEARTBEAT = 300.0
+DEFAULT_TX_ATTEMPTS = 5  # TransactionMessageAttempts / MessageAttemptsTransactionEvent
+DEFAULT_TX_INTERVAL = 2.0  # s: TransactionMessageRetryInterval / MessageAttemptInterval...
+MAX_RETRY_AFTER = 600.0  # s: the longest Retry-After of a refusing CSMS the station honours
+
+# configuration keys of the retry of transaction-related messages: (attempts, interval)
+TX_RETRY_KEYS = {
+    "1.6": ("TransactionMessageAttempts", "TransactionMessageRetryInterval"),
+    "2.0.1": (
+        "OCPPCommCtrlr.MessageAttemptsTransactionEvent",
+        "OCPPCommCtrlr.MessageAttemptIntervalTransactionEvent",
+    ),
+}
+
+
+def transaction_related(action: str, payload: JsonObject) -> bool:
+    """Messages OCPP re-sends when the CSMS fails to process them: 1.6 Start/StopTransaction
+    and MeterValues of a transaction, 2.0.1 TransactionEvent."""
+    if action in ("StartTransaction", "StopTransaction", "TransactionEvent"):
+        return True
+    return action == "MeterValues" and payload.get("transactionId") is not None
 
 
 @dataclass(frozen=True)
@@ -43,6 +71,20 @@ class _Reboot:
 class VirtualStation:
     """One simulated charging station speaking OCPP 1.6J or 2.0.1 to ``f"{url}/{station_id}"``.
 
+    ``url`` may be several CSMS addresses (a station behind a load balancer, or with backup
+    addresses): it connects to the first that answers and, when a connect fails (an HTTP 503
+    refusal too, waiting at least its ``Retry-After``) or the connection is lost, moves on
+    to the next, round robin, backing off with jitter once every address failed in a row.
+
+    Transaction-related messages (1.6 Start/StopTransaction and MeterValues with a
+    transactionId, 2.0.1 TransactionEvent) answered with a CALLERROR or not at all are sent
+    again, up to ``tx_attempts`` times, ``tx_retry_interval`` x the attempts so far apart
+    (configuration keys TransactionMessageAttempts / TransactionMessageRetryInterval, in
+    2.0.1 OCPPCommCtrlr MessageAttemptsTransactionEvent / MessageAttemptIntervalTransactionEvent);
+    a message whose connection drops is sent again on the next one without counting. With
+    ``keep_journal`` the station keeps ``journal``: every transaction-related message the
+    CSMS acknowledged, with its answer.
+
     ``run()`` (or ``start()``) keeps it connected until ``stop()``; randomness comes from
     ``rng`` (or ``seed``) and timestamps from ``now`` so runs are reproducible.
     ``inject(fault, connector, **params)`` makes it misbehave until ``clear_fault``.
@@ -54,7 +96,7 @@ class VirtualStation:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         station_id: str,
         ocpp_version: str = "1.6",
         *,
@@ -76,8 +118,20 @@ class VirtualStation:
         stop_grace: float = 5.0,
         ping_interval: float | None = 20.0,
         max_current_a: float = 32.0,
+        tx_attempts: int = DEFAULT_TX_ATTEMPTS,
+        tx_retry_interval: float = DEFAULT_TX_INTERVAL,
+        keep_journal: bool = False,
     ) -> None:
-        self.url, self.station_id, self.ocpp_version = url, station_id, ocpp_version
+        self.urls: tuple[str, ...] = (url,) if isinstance(url, str) else tuple(url)
+        if not self.urls:
+            raise ValueError("a station needs at least one CSMS url")
+        if tx_attempts < 1 or tx_retry_interval < 0:
+            raise ValueError("tx_attempts must be >= 1 and tx_retry_interval >= 0")
+        self._url_index = 0
+        self.station_id, self.ocpp_version = station_id, ocpp_version
+        self.tx_attempts, self.tx_retry_interval = tx_attempts, tx_retry_interval
+        self.keep_journal = keep_journal
+        self.journal: list[Acknowledged] = []  # acknowledged transaction-related messages
         self.password = password
         self.dialect = dialect_for(ocpp_version)
         self.rng = rng if rng is not None else random.Random(seed)  # noqa: S311 - simulation, not crypto
@@ -121,6 +175,11 @@ class VirtualStation:
         self.faults = FaultDriver(self)
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The CSMS address the station is connected to (or tries next)."""
+        return self.urls[self._url_index]
 
     @property
     def booted(self) -> bool:
@@ -190,17 +249,25 @@ class VirtualStation:
     async def _connection_loop(self) -> None:
         attempt, reason = 0, "PowerUp"
         resume, boot_mark = False, None
+        failed, wait_at_least = 0, 0.0  # addresses refused in a row; the longest Retry-After
         while not self._stopping:
             if self._link_held:  # an injected fault keeps the station away
                 self._mark_drops()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            client = await self._connect()
+            client, retry_after = await self._connect()
             if client is None:
-                await self._backoff(attempt)
+                self._next_url()
+                failed += 1
+                wait_at_least = max(wait_at_least, retry_after or 0.0)
+                if failed < len(self.urls):
+                    continue  # another address may answer: try it at once
+                await self._backoff(attempt, wait_at_least)
+                failed, wait_at_least = 0, 0.0
                 attempt += 1
                 continue
+            failed, wait_at_least = 0, 0.0
             try:
                 outcome = await self._online_phase(client, reason, resume, boot_mark)
             except (ConnectionLost, TimeoutError):
@@ -217,6 +284,7 @@ class VirtualStation:
             elif outcome == "lost" and not self._stopping:
                 self.stats.reconnects += 1
                 attempt, reason = (0 if was_online else attempt), "Unknown"
+                self._next_url()  # the CSMS there may be gone: the next address
                 await self._backoff(attempt)
                 attempt += 1
 
@@ -225,7 +293,13 @@ class VirtualStation:
             inj.mark("drop")
         self._drops.clear()
 
-    async def _connect(self) -> OcppClient | None:
+    def _next_url(self) -> None:
+        if len(self.urls) > 1:
+            self._url_index = (self._url_index + 1) % len(self.urls)
+            self.stats.failovers += 1
+
+    async def _connect(self) -> tuple[OcppClient | None, float | None]:
+        """A connection to the current address; or None and the refusal's Retry-After."""
         client = OcppClient(
             self.url,
             self.station_id,
@@ -239,20 +313,27 @@ class VirtualStation:
         try:
             await client.connect()
         except (OSError, TimeoutError, WebSocketException) as exc:
-            log.info("%s: connect failed: %s", self.station_id, exc)
+            log.info("%s: connect to %s failed: %s", self.station_id, self.url, exc)
             self.stats.connect_failures += 1
-            return None
+            retry_after = refusal_delay(exc)
+            if retry_after is not None:
+                self.stats.refusals += 1
+            return None, retry_after
         self._client = client
         if not self._ever_connected:
             self._ever_connected = True
             self.stats.connected += 1
-        return client
+        return client, None
 
-    async def _backoff(self, attempt: int) -> None:
+    async def _backoff(self, attempt: int, at_least: float = 0.0) -> None:
+        """Wait before the next connect: exponential with jitter, and at least ``at_least``
+        (a refusing CSMS's Retry-After)."""
         delay = min(self.reconnect_cap, self.reconnect_base * 2 ** min(attempt, 16))
+        delay *= self.rng.uniform(0.5, 1.0)
+        delay = max(delay, min(at_least, MAX_RETRY_AFTER))
         self._wake.clear()
         if not self._stopping:
-            await wait_event(self._wake, delay * self.rng.uniform(0.5, 1.0))
+            await wait_event(self._wake, delay)
 
     async def _go_offline(self, client: OcppClient) -> bool:
         async with self._cond:
@@ -373,7 +454,33 @@ class VirtualStation:
             await self._cond.wait_for(lambda: self._online is not None)
 
     async def send(self, action: str, payload: JsonObject) -> JsonObject | None:
-        """CALL once booted; if the connection drops, wait for the next one and send again."""
+        """CALL once booted; if the connection drops, wait for the next one and send again.
+
+        A transaction-related message that gets a CALLERROR or no answer is sent again, up
+        to ``tx_attempts`` times in all, ``tx_retry_interval`` x (attempts so far) apart;
+        None if it never got through (or, for any other message, if it failed once)."""
+        if not transaction_related(action, payload):
+            return await self._deliver(action, payload)
+        attempts = 0
+        while True:
+            attempts += 1
+            answer = await self._deliver(action, payload)
+            if answer is not None:
+                if self.keep_journal:
+                    self.journal.append(Acknowledged(
+                        self.station_id, action, payload, answer, attempts, time.monotonic()))
+                return answer
+            if attempts >= self.tx_attempts:
+                self.stats.tx_dropped += 1
+                log.warning("%s: %s not processed after %d attempts; dropped",
+                            self.station_id, action, attempts)
+                return None
+            self.stats.tx_retries += 1
+            await asyncio.sleep(self.tx_retry_interval * attempts)
+
+    async def _deliver(self, action: str, payload: JsonObject) -> JsonObject | None:
+        """One CALL answered (or failed) on whichever connection is up; a lost connection
+        does not count: the CALL goes again on the next one."""
         failed: OcppClient | None = None
         while True:
             client = await self._next_online(failed)
@@ -528,6 +635,9 @@ class VirtualStation:
             "MaxChargingProfilesInstalled": str(DEFAULT_MAX_PROFILES),
             "ReserveConnectorZeroSupported": "true",
         }
+        attempts_key, interval_key = TX_RETRY_KEYS[self.ocpp_version]
+        values[attempts_key] = str(self.tx_attempts)
+        values[interval_key] = f"{self.tx_retry_interval:g}"
         readonly = frozenset({
             "NumberOfConnectors", "ChargeProfileMaxStackLevel",
             "ChargingScheduleAllowedChargingRateUnit", "ChargingScheduleMaxPeriods",
@@ -540,6 +650,11 @@ class VirtualStation:
         self._wake.set()  # restart the heartbeat wait with the new interval
 
     def _apply_config(self, key: str, value: str) -> bool:
+        attempts_key, interval_key = TX_RETRY_KEYS[self.ocpp_version]
+        if key == attempts_key:
+            return self._set_tx_retry(value, attempts=True)
+        if key == interval_key:
+            return self._set_tx_retry(value, attempts=False)
         numeric: dict[str, Callable[[float], None]] = {
             "HeartbeatInterval": self._set_heartbeat,
             "MeterValueSampleInterval": lambda v: setattr(self, "meter_interval", v),
@@ -553,4 +668,20 @@ class VirtualStation:
         if number <= 0:
             return False
         numeric[key](number)
+        return True
+
+    def _set_tx_retry(self, value: str, *, attempts: bool) -> bool:
+        """TransactionMessageAttempts (a whole number >= 1) or ...RetryInterval (s >= 0)."""
+        try:
+            number = float(value)
+        except ValueError:
+            return False
+        if attempts:
+            if number < 1 or number != int(number):
+                return False
+            self.tx_attempts = int(number)
+        else:
+            if not 0 <= number < float("inf"):
+                return False
+            self.tx_retry_interval = number
         return True

@@ -1,8 +1,24 @@
-"""Counters shared by the virtual stations of one fleet (single event loop, no locking)."""
+"""Counters shared by the virtual stations of one fleet (single event loop, no locking), and
+the journal entry of an acknowledged transaction-related message."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """A transaction-related message the CSMS answered with a CALLRESULT: what was sent,
+    the answer, how many attempts it took (CALLERRORs and timeouts; re-sends after a lost
+    connection do not count) and when (``time.monotonic()``)."""
+
+    station_id: str
+    action: str
+    payload: dict[str, Any]
+    answer: dict[str, Any]
+    attempts: int
+    at: float
 
 
 @dataclass
@@ -22,6 +38,10 @@ class FleetStats:
     faults: int = 0  # random connector faults (fault_probability)
     faults_injected: int = 0
     faults_cleared: int = 0
+    failovers: int = 0  # moves to the next CSMS address (stations given several)
+    refusals: int = 0  # connects refused with HTTP 503 + Retry-After (included in failures)
+    tx_retries: int = 0  # transaction-related messages sent again after a CALLERROR/timeout
+    tx_dropped: int = 0  # ... given up after all their attempts
 
     @property
     def faults_active(self) -> int:
