@@ -3,6 +3,11 @@
 Each connection is a bare websocket (no reader task, no keepalive pings); a CALL is
 ``send`` followed by ``recv`` until the matching answer. The measured window starts
 ``warmup`` seconds after every station has connected (and booted).
+
+``url`` may be one node's ``ws://host:port/ocpp`` or a list of them: station i then goes to
+``urls[i % len(urls)]``, as a load balancer would spread them. ``station_mix`` runs stations
+that behave like real ones (heartbeats, meter values, sessions) and, when a node drops them,
+reconnect to another node with back-off and jitter, recording how long that took.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import resource
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
@@ -24,17 +31,31 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from evcsms.simulator.client import CALL, CALLERROR, CALLRESULT, open_websocket, station_ids
-from evcsms.simulator.messages import dialect_for, iso
-from evcsms.simulator.meter import MeterSample, sampled_values_16, sampled_values_201
+from evcsms.simulator.messages import Dialect, Session, dialect_for, iso
+from evcsms.simulator.meter import (
+    ChargeProfile,
+    MeterSample,
+    sampled_values_16,
+    sampled_values_201,
+)
 
 __all__ = [
+    "Backoff",
     "IdleHold",
     "LoadReport",
+    "MixReport",
+    "MixShape",
+    "Reconnect",
     "hold_idle",
     "meter_flood",
+    "mix_token",
     "raise_nofile_limit",
     "realistic_mix",
+    "spread",
+    "station_mix",
 ]
+
+Urls = str | Sequence[str]
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +99,12 @@ def raise_nofile_limit() -> int:
 class _Link:
     """A lean station connection: one CALL at a time, answered inline."""
 
-    __slots__ = ("next_id", "ws")
+    __slots__ = ("answer", "next_id", "ws")
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.next_id = 0
+        self.answer: Any = None  # payload of the last CALLRESULT
 
     async def call(self, action: str, payload: dict[str, Any]) -> tuple[bool, float, float]:
         """Send a CALL; returns (CALLRESULT?, answer time, latency ms)."""
@@ -97,6 +119,7 @@ class _Link:
                 reply = [CALLERROR, frame[1], "NotImplemented", "load generator", {}]
                 await self.ws.send(orjson.dumps(reply), text=True)
             elif frame[1] == msg_id:
+                self.answer = frame[2] if frame[0] == CALLRESULT else None
                 return frame[0] == CALLRESULT, now, (now - sent) * 1000.0
 
 
@@ -166,40 +189,52 @@ class _Payloads:
         return self.dialect.status(1, shown, "NoError", iso(datetime.now(UTC)))[1]
 
 
+def spread(url: Urls, ids: list[str]) -> list[tuple[str, str]]:
+    """(node URL, station id) pairs: station i goes to ``urls[i % len(urls)]``."""
+    urls = [url] if isinstance(url, str) else list(url)
+    if not urls:
+        raise ValueError("no node URL given")
+    return [(urls[i % len(urls)], sid) for i, sid in enumerate(ids)]
+
+
+async def _open(url: str, station_id: str, ocpp_version: str, password: str | None) -> _Link:
+    ws = await open_websocket(
+        url,
+        station_id,
+        ocpp_version,
+        password=password,
+        ping_interval=None,
+        max_queue=4,
+        open_timeout=CONNECT_TIMEOUT,
+    )
+    return _Link(ws)
+
+
 async def _connect_all(
-    url: str,
-    ids: list[str],
+    targets: list[tuple[str, str]],
     ocpp_version: str,
     *,
     password: str | None,
     concurrency: int,
     boot: bool,
     report: LoadReport,
-) -> list[_Link]:
-    """Open every connection (``concurrency`` handshakes at a time); failures count as errors."""
+) -> list[_Link | None]:
+    """Open every (url, station) connection, ``concurrency`` handshakes at a time; the result
+    is aligned with ``targets`` (None where the connection failed, counted as an error)."""
     gate = asyncio.Semaphore(max(1, concurrency))
     boot_msg = dialect_for(ocpp_version).boot("PowerUp", "SN-BENCH")
-    opened: list[_Link] = []
+    opened: list[_Link | None] = [None] * len(targets)
 
-    async def one(station_id: str) -> None:
+    async def one(i: int, url: str, station_id: str) -> None:
         async with gate:
             try:
-                ws = await open_websocket(
-                    url,
-                    station_id,
-                    ocpp_version,
-                    password=password,
-                    ping_interval=None,
-                    max_queue=4,
-                    open_timeout=CONNECT_TIMEOUT,
-                )
+                link = await _open(url, station_id, ocpp_version, password)
             except _LINK_ERRORS as exc:
                 log.debug("%s: connect failed: %r", station_id, exc)
                 report.errors += 1
                 return
             report.stations_connected += 1
-            link = _Link(ws)
-            opened.append(link)
+            opened[i] = link
         if boot:
             try:
                 await link.call(*boot_msg)
@@ -207,9 +242,9 @@ async def _connect_all(
                 report.errors += 1
 
     try:
-        await asyncio.gather(*(one(sid) for sid in ids))
+        await asyncio.gather(*(one(i, url, sid) for i, (url, sid) in enumerate(targets)))
     except BaseException:  # cancelled or timed out while connecting: do not leak sockets
-        await asyncio.shield(_close_all(opened))
+        await asyncio.shield(_close_all([link for link in opened if link is not None]))
         raise
     return opened
 
@@ -235,22 +270,23 @@ async def _drive(
 
 
 async def _start(
-    url: str, ids: list[str], ocpp_version: str, duration: float, warmup: float, *,
+    url: Urls, ids: list[str], ocpp_version: str, duration: float, warmup: float, *,
     password: str | None, concurrency: int, boot: bool,
 ) -> tuple[list[_Link], _Window, _Payloads]:
     """Connect every station, then open the measuring window `warmup` seconds later."""
     raise_nofile_limit()
     report = LoadReport(0, 0, 0, duration)
-    links = await _connect_all(
-        url, ids, ocpp_version, password=password, concurrency=concurrency, boot=boot,
+    opened = await _connect_all(
+        spread(url, ids), ocpp_version, password=password, concurrency=concurrency, boot=boot,
         report=report,
     )
+    links = [link for link in opened if link is not None]
     t0 = perf_counter()
     return links, _Window(report, t0 + warmup, t0 + warmup + duration), _Payloads(ocpp_version)
 
 
 async def meter_flood(
-    url: str,
+    url: Urls,
     stations: int,
     ocpp_version: str = "1.6",
     duration: float = 10.0,
@@ -278,7 +314,7 @@ async def meter_flood(
 
 
 async def realistic_mix(
-    url: str,
+    url: Urls,
     stations: int,
     ocpp_version: str = "1.6",
     duration: float = 30.0,
@@ -335,7 +371,7 @@ class IdleHold:
 
 
 async def hold_idle(
-    url: str,
+    url: Urls,
     stations: int,
     ocpp_version: str = "1.6",
     *,
@@ -347,13 +383,341 @@ async def hold_idle(
     """Connect ``stations`` idle stations (no pings) and return them held open."""
     raise_nofile_limit()
     report = LoadReport(0, 0, 0, 0.0)
-    links = await _connect_all(
-        url,
-        station_ids(id_prefix, stations),
+    opened = await _connect_all(
+        spread(url, station_ids(id_prefix, stations)),
         ocpp_version,
         password=password,
         concurrency=connect_concurrency,
         boot=boot,
         report=report,
     )
-    return IdleHold(links, report.errors)
+    return IdleHold([link for link in opened if link is not None], report.errors)
+
+
+# --------------------------------------------------------------------------- realistic stations
+
+
+@dataclass(frozen=True)
+class MixShape:
+    """What each station of ``station_mix`` does, in station seconds.
+
+    A Heartbeat every ``heartbeat_s``; sessions of ``session_s`` separated by idle gaps of
+    ``gap_s`` (each drawn uniformly); while charging, MeterValues every ``meter_s`` seconds
+    (each station draws its own interval once). A session start is StatusNotification
+    Preparing, Authorize, StartTransaction (2.0.1: TransactionEvent Started), StatusNotification
+    Charging; a stop is StopTransaction (TransactionEvent Ended), StatusNotification Finishing,
+    StatusNotification Available. Each station starts at a random point of its cycle.
+    ``speedup`` station seconds pass per real second; 0 sends the same sequence back-to-back.
+    """
+
+    heartbeat_s: float = 60.0
+    meter_s: tuple[float, float] = (10.0, 60.0)
+    session_s: tuple[float, float] = (20 * 60.0, 60 * 60.0)
+    gap_s: tuple[float, float] = (5 * 60.0, 20 * 60.0)
+    speedup: float = 20.0
+
+    def describe(self) -> str:
+        pace = f"{self.speedup:g}x real time" if self.speedup > 0 else "back-to-back"
+        return (
+            f"heartbeat {self.heartbeat_s:g} s, meter values every "
+            f"{self.meter_s[0]:g}-{self.meter_s[1]:g} s while charging, sessions "
+            f"{self.session_s[0] / 60:g}-{self.session_s[1] / 60:g} min, gaps "
+            f"{self.gap_s[0] / 60:g}-{self.gap_s[1] / 60:g} min; {pace}"
+        )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect delays like OCPP 2.0.1's RetryBackOff* variables: before attempt k (0-based)
+    a station waits ``base * factor ** min(k, doublings) + uniform(0, jitter)`` real seconds,
+    trying the next node URL each time (a load balancer moving it to another node)."""
+
+    base: float = 1.0
+    factor: float = 2.0
+    doublings: int = 3
+    jitter: float = 1.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return self.base * self.factor ** min(attempt, self.doublings) + rng.uniform(0, self.jitter)
+
+    def describe(self) -> str:
+        longest = self.base * self.factor**self.doublings
+        return (
+            f"{self.base:g} s x {self.factor:g}^attempt (at most {longest:g} s) "
+            f"+ uniform(0, {self.jitter:g} s) jitter"
+        )
+
+
+@dataclass
+class Reconnect:
+    """One station's way back after its link dropped (perf_counter times)."""
+
+    station: str
+    dropped_at: float  # the station saw its link close
+    back_at: float | None  # its resume CALL was answered on a node; None: not back in time
+    attempts: int  # connection attempts made (1: the first try worked)
+    url: str | None  # the node it got back on
+
+
+@dataclass
+class MixReport(LoadReport):
+    sent: int = 0  # CALLs sent inside the window (offered load)
+    actions: Counter[str] = field(default_factory=Counter)  # answered inside the window
+    lost: int = 0  # CALLs whose link dropped before the answer
+    stations_by_url: Counter[str] = field(default_factory=Counter)  # connected at the start
+    reconnects: list[Reconnect] = field(default_factory=list)
+
+
+def mix_token(index: int) -> str:
+    """The id token station ``index`` (0-based) of ``station_mix`` charges with: register
+    these on the CSMS (status Accepted) or its sessions are refused as unknown tokens."""
+    return f"TAG{index:06d}"
+
+
+def _timeline(
+    shape: MixShape, meter_every: float, rng: random.Random
+) -> Iterator[tuple[float, str]]:
+    """(station seconds, what) forever: "heartbeat", "meter", "start", "stop"."""
+    session_mean, gap_mean = sum(shape.session_s) / 2, sum(shape.gap_s) / 2
+    charging = rng.random() < session_mean / (session_mean + gap_mean)
+    beat = rng.uniform(0.0, shape.heartbeat_s)
+    if charging:
+        yield 0.0, "start"
+        toggle = rng.uniform(0.0, rng.uniform(*shape.session_s))
+        meter = meter_every
+    else:
+        toggle = rng.uniform(0.0, rng.uniform(*shape.gap_s))
+        meter = math.inf
+    while True:
+        at = min(beat, meter, toggle)
+        if at == beat:
+            yield at, "heartbeat"
+            beat += shape.heartbeat_s
+        elif at == meter:
+            yield at, "meter"
+            meter += meter_every
+        elif charging:
+            yield at, "stop"
+            charging, meter = False, math.inf
+            toggle = at + rng.uniform(*shape.gap_s)
+        else:
+            yield at, "start"
+            charging, meter = True, at + meter_every
+            toggle = at + rng.uniform(*shape.session_s)
+
+
+class _MixStation:
+    """One realistic station: follows its timeline, fails over when its node goes away."""
+
+    def __init__(
+        self, index: int, station_id: str, urls: list[str], link: _Link | None,
+        ctx: _MixContext,
+    ) -> None:
+        self.index = index
+        self.id = station_id
+        self.urls = urls
+        self.home = index % len(urls)
+        self.link = link
+        self.ctx = ctx
+        self.rng = random.Random(index)  # noqa: S311 - load shape, not crypto
+        self.register = 1_000_000 + index * 1000
+        self.session: Session | None = None
+        self.meter_every = self.rng.uniform(*ctx.shape.meter_s)
+
+    # -- messages
+
+    def _sample(self) -> MeterSample:
+        return MeterSample(self.register, 11040.0, (16.0, 16.0, 16.1), (229.8, 230.4, 231.0))
+
+    def _status(self, status: str) -> tuple[str, dict[str, Any]]:
+        d = self.ctx.dialect
+        return d.status(1, d.connector_status(status), "NoError", iso(datetime.now(UTC)))
+
+    def _meter(self, session: Session) -> tuple[str, dict[str, Any]]:
+        self.register += max(1, int(11040.0 * self.meter_every / 3600.0))
+        if self.ctx.dialect.version == "1.6":  # the flood's cached frame plus the transaction
+            payload = self.ctx.payloads.meter_values(self.register)
+            payload["transactionId"] = session.tx_id
+            return "MeterValues", payload
+        return self.ctx.dialect.update(session, self._sample(), iso(datetime.now(UTC)))
+
+    async def _call(self, message: tuple[str, dict[str, Any]]) -> bool:
+        """One CALL in the window's books; False when the link dropped (the station is then
+        back on some node, or out of time)."""
+        if self.link is None:
+            return False
+        window, report = self.ctx.window, self.ctx.report
+        counted = window.start <= perf_counter() < window.end
+        if counted:
+            report.sent += 1
+        try:
+            ok, at, latency = await self.link.call(*message)
+        except _LINK_ERRORS:
+            report.lost += 1
+            await self._reconnect()
+            return False
+        window.record(ok, at, latency)
+        if window.start <= at < window.end:
+            report.actions[message[0]] += 1
+        return ok
+
+    async def _act(self, what: str) -> None:
+        d = self.ctx.dialect
+        if what == "heartbeat":
+            await self._call(d.heartbeat())
+        elif what == "meter":
+            if self.session is not None:
+                await self._call(self._meter(self.session))
+        elif what == "start":
+            session = Session(1, mix_token(self.index), ChargeProfile(11040.0, 3, 100))
+            session.tx_id = d.local_tx_id(self.rng)
+            for step in (self._status("Preparing"), d.authorize(session.id_tag, session.token_type)):
+                await self._call(step)
+            start = d.start(session, self._sample(), iso(datetime.now(UTC)))
+            if await self._call(start) and self.link is not None:
+                d.start_status(session, self.link.answer or {})
+            self.session = session if session.tx_id is not None else None
+            await self._call(self._status("Charging"))
+        elif what == "stop":
+            if self.session is not None:
+                await self._call(d.end(self.session, self._sample(), iso(datetime.now(UTC))))
+                self.session = None
+            for status in ("Finishing", "Available"):
+                await self._call(self._status(status))
+
+    async def run(self) -> None:
+        if self.link is None:
+            return
+        shape, window = self.ctx.shape, self.ctx.window
+        for at, what in _timeline(shape, self.meter_every, self.rng):
+            if shape.speedup > 0:
+                due = self.ctx.t0 + at / shape.speedup
+                if not await self._pause(min(due, window.end)):
+                    await self._reconnect()
+            if perf_counter() >= window.end or self.link is None:
+                return
+            await self._act(what)
+
+    async def _pause(self, until: float) -> bool:
+        """Sleep until ``until``; False as soon as the link closes meanwhile."""
+        delay = until - perf_counter()
+        if self.link is None or delay <= 0:
+            return self.link is not None and self.link.ws.close_code is None
+        try:
+            await asyncio.wait_for(self.link.ws.wait_closed(), delay)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _reconnect(self) -> None:
+        """Back off, try the next node URL, resume there; recorded in the report."""
+        ctx = self.ctx
+        dropped = perf_counter()
+        if self.link is not None:
+            ctx.retired.append(self.link)
+        self.link = None
+        record = Reconnect(self.id, dropped, None, 0, None)
+        ctx.report.reconnects.append(record)
+        while True:
+            pause = ctx.backoff.delay(record.attempts, self.rng)
+            if perf_counter() + pause >= ctx.window.end:
+                return
+            await asyncio.sleep(pause)
+            url = self.urls[(self.home + 1 + record.attempts) % len(self.urls)]
+            record.attempts += 1
+            try:
+                link = await _open(url, self.id, ctx.dialect.version, ctx.password)
+            except _LINK_ERRORS as exc:
+                log.debug("%s: reconnect to %s failed: %r", self.id, url, exc)
+                continue
+            try:
+                ok, at, latency = await link.call(*ctx.resume())
+            except _LINK_ERRORS:
+                ctx.retired.append(link)
+                continue
+            ctx.window.record(ok, at, latency)
+            if not ok:
+                ctx.retired.append(link)
+                continue
+            self.link, self.home = link, self.urls.index(url)
+            record.back_at, record.url = at, url
+            return
+
+
+@dataclass
+class _MixContext:
+    dialect: Dialect
+    payloads: _Payloads
+    shape: MixShape
+    backoff: Backoff
+    password: str | None
+    resume: Callable[[], tuple[str, dict[str, Any]]]
+    report: MixReport
+    window: _Window
+    t0: float = 0.0
+    retired: list[_Link] = field(default_factory=list)
+
+
+async def station_mix(
+    url: Urls,
+    stations: int,
+    ocpp_version: str = "1.6",
+    duration: float = 30.0,
+    *,
+    shape: MixShape | None = None,
+    backoff: Backoff | None = None,
+    resume: str = "boot",
+    password: str | None = None,
+    id_prefix: str = "ST",
+    warmup: float = 2.0,
+    started: asyncio.Event | None = None,
+) -> MixReport:
+    """Stations that behave like real ones (``MixShape``), spread over the node URLs.
+
+    Every station connects and boots first; then their timelines start and ``started`` is
+    set; answers count from ``warmup`` seconds later for ``duration`` seconds. A station whose
+    link drops reconnects with ``backoff`` to the next URL and resumes there with a
+    BootNotification (``resume="boot"``) or a StatusNotification (``"status"``), then goes on
+    with its timeline (an open session continues on the new node).
+    """
+    raise_nofile_limit()
+    shape = shape or MixShape()
+    dialect = dialect_for(ocpp_version)
+    ids = station_ids(id_prefix, stations)
+    targets = spread(url, ids)
+    urls = sorted(set(u for u, _ in targets), key=[u for u, _ in targets].index)
+    report = MixReport(0, 0, 0, duration)
+    opened = await _connect_all(
+        targets, ocpp_version, password=password, concurrency=MIX_CONNECT_CONCURRENCY,
+        boot=True, report=report,
+    )
+    report.stations_by_url.update(u for (u, _), link in zip(targets, opened, strict=True) if link)
+    t0 = perf_counter()
+    ctx = _MixContext(
+        dialect, _Payloads(ocpp_version), shape, backoff or Backoff(), password,
+        (lambda: dialect.boot("PowerUp", "SN-BENCH")) if resume == "boot" else _available(dialect),
+        report, _Window(report, t0 + warmup, t0 + warmup + duration), t0,
+    )
+    fleet = [_MixStation(i, sid, urls, opened[i], ctx) for i, sid in enumerate(ids)]
+    if started is not None:
+        started.set()
+
+    async def guarded(station: _MixStation) -> None:
+        try:
+            await station.run()
+        except _LINK_ERRORS as exc:  # a reconnect's own failure: the station is out
+            log.debug("%s failed: %r", station.id, exc)
+            report.errors += 1
+
+    try:
+        await asyncio.gather(*(guarded(st) for st in fleet))
+    finally:
+        links = [st.link for st in fleet if st.link is not None]
+        await _close_all(links + ctx.retired)
+    return report
+
+
+def _available(dialect: Dialect) -> Callable[[], tuple[str, dict[str, Any]]]:
+    """A StatusNotification Available, stamped when it is sent."""
+    status = dialect.connector_status("Available")
+    return lambda: dialect.status(1, status, "NoError", iso(datetime.now(UTC)))
