@@ -21,6 +21,17 @@ If a transaction fails, its jobs are retried one by one, each in its own
 transaction, so one bad job fails alone and nothing else is lost. A job resolves
 only after commit: an OCPP answer sent after it means the data is stored.
 
+A database that cannot be reached (down, restarting, a dropped link: see
+`is_unavailable`) is different: retrying job after job would make each wait for a
+connect timeout. A connection that died under a batch (PostgreSQL restarted) gets one
+more try on a fresh connection; if the database cannot be reached, every job of the
+batch fails at once with `StorageUnavailableError` and a circuit breaker opens: new
+jobs, and new connections anyone asks of the engine, fail at once while a probe tries
+the database every `probe_interval` seconds. The first probe that gets through closes
+the breaker, so the node recovers by itself when the database is back. Nothing
+unstored is ever acknowledged: a failed job's caller gets the error (an OCPP handler
+answers CALLERROR InternalError and the station retries).
+
 The writer keeps one connection for its whole life (a pooled connection would be
 rolled back on every return: one more await per batch) and replaces it after an
 error.
@@ -38,11 +49,14 @@ query at a time per connection) keeps one in flight.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -53,8 +67,77 @@ Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 Bulk = Callable[[str], Statements]
 
 
+STORAGE_UNAVAILABLE = "storage unavailable, retry later"
+
+# SQLSTATEs that mean "cannot talk to the database": class 08 (connection exception),
+# administrator/crash shutdown, cannot connect now (starting up), too many connections.
+_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
+# set in the probe's task: its connects pass the breaker's gate (no one else's do)
+_PROBING: contextvars.ContextVar[bool] = contextvars.ContextVar("storage_probe", default=False)
+
+
 class WriterClosedError(RuntimeError):
     """The writer is shut down; the operation was not run."""
+
+
+class StorageUnavailableError(RuntimeError):
+    """The database cannot be reached; the operation was not stored (retry later)."""
+
+    def __init__(self, cause: str = "") -> None:
+        super().__init__(f"{STORAGE_UNAVAILABLE} ({cause})" if cause else STORAGE_UNAVAILABLE)
+        self.cause = cause
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means the database cannot be reached, as opposed
+    to an error of the statement itself (a constraint, bad data)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo and len(seen) < 16:
+        error = todo.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, StorageUnavailableError | OSError | sa_exc.TimeoutError):
+            return True  # OSError covers refused, reset, unreachable and TimeoutError
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES):
+            return True
+        text = str(error)
+        if type(error).__name__ == "InterfaceError" and "connection" in text and "closed" in text:
+            return True  # asyncpg: "cannot perform operation: connection is closed"
+        todo.extend(e for e in (getattr(error, "orig", None), error.__cause__, error.__context__)
+                    if isinstance(e, BaseException))
+    return False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    todo: list[BaseException] = [exc]
+    for _ in range(16):
+        if not todo:
+            break
+        error = todo.pop()
+        if isinstance(error, TimeoutError | sa_exc.TimeoutError):
+            return True
+        todo.extend(e for e in (getattr(error, "orig", None), error.__cause__)
+                    if isinstance(e, BaseException))
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@dataclass(slots=True)
+class _Outage:
+    since: float
+    cause: str
+    failed: int = 0  # jobs failed while it lasts
+    dropped: int = 0  # of which fire-and-forget jobs (nobody to tell)
+    probes: int = 0
 
 
 @dataclass(slots=True)
@@ -66,8 +149,16 @@ class _Job:
 
 
 class BatchWriter:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 1000, max_in_flight: int = 4) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, max_batch: int = 1000, max_in_flight: int = 4,
+        probe_interval: float = 1.0, probe_timeout: float = 5.0,
+    ) -> None:
         self._engine = engine
+        self._probe_interval = probe_interval
+        self._probe_timeout = probe_timeout
+        self._outage: _Outage | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        event.listen(engine.sync_engine, "do_connect", self._gate)
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight if engine.dialect.name == "sqlite" else 1
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -77,6 +168,19 @@ class BatchWriter:
         self._closed = False
         self.batches = 0
         self.operations = 0
+
+    @property
+    def available(self) -> bool:
+        """False while the database is known to be unreachable (the breaker is open)."""
+        return self._outage is None
+
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether `exc`, raised by anything that used the database, means it cannot be
+        reached (see `is_unavailable`); if so, the breaker opens (when it is not yet)."""
+        if not is_unavailable(exc):
+            return False
+        self._trip(exc)
+        return True
 
     async def start(self) -> None:
         if self._task is None:
@@ -128,9 +232,17 @@ class BatchWriter:
         if self._task is not None:
             await self._task
         await self._drain()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            await asyncio.gather(self._probe_task, return_exceptions=True)
+            self._probe_task = None
         if self._connection is not None:
-            await self._connection.close()
+            try:
+                await self._connection.close()
+            except Exception:
+                log.debug("closing the writer's connection failed", exc_info=True)
             self._connection = None
+        event.remove(self._engine.sync_engine, "do_connect", self._gate)
 
     def _put(self, op: Operation[Any] | None, bulk: Bulk | None, label: str) -> asyncio.Future[Any]:
         if self._closed:
@@ -179,21 +291,32 @@ class BatchWriter:
             await asyncio.wait(set(self._in_flight))
 
     async def _execute(self, jobs: list[_Job]) -> None:
-        """Run jobs of one kind in one transaction; on failure, each alone."""
+        """Run jobs of one kind in one transaction; on failure, each alone - unless the
+        database cannot be reached: then all fail at once (see module doc)."""
+        if self._outage is not None:
+            self._fail_unavailable(jobs)
+            return
         try:
-            results = await self._transaction(jobs)
+            results = await self._attempt(jobs)
         except Exception as exc:
-            await self._after_error(jobs)
+            if self.unavailable(exc):
+                self._fail_unavailable(jobs)
+                return
             if len(jobs) == 1:
                 log.exception("storage operation %s failed", jobs[0].label or "?")
                 _fail(jobs[0], exc)
                 return
             log.warning("batch of %d failed; retrying one by one", len(jobs))
-            for job in jobs:
+            for index, job in enumerate(jobs):
+                if self._outage is not None:
+                    self._fail_unavailable(jobs[index:])
+                    return
                 try:
-                    (result,) = await self._transaction([job])
+                    (result,) = await self._attempt([job])
                 except Exception as single_exc:
-                    await self._after_error([job])
+                    if self.unavailable(single_exc):
+                        self._fail_unavailable(jobs[index:])
+                        return
                     log.exception("storage operation %s failed", job.label or "?")
                     _fail(job, single_exc)
                 else:
@@ -201,6 +324,89 @@ class BatchWriter:
             return
         for job, result in zip(jobs, results, strict=True):
             _resolve(job, result)
+
+    async def _attempt(self, jobs: list[_Job]) -> list[Any]:
+        """One transaction; if the connection it reused died under it (the database
+        restarted, the link dropped: not a timeout), once more on a fresh connection."""
+        reused = self._connection is not None
+        try:
+            return await self._transaction(jobs)
+        except Exception as exc:
+            await self._after_error(jobs)
+            if not (reused and is_unavailable(exc) and not _timed_out(exc)):
+                raise
+            log.warning("storage connection lost (%s); retrying %d job(s) on a fresh one",
+                        _describe(exc), len(jobs))
+        try:
+            return await self._transaction(jobs)
+        except Exception:
+            await self._after_error(jobs)
+            raise
+
+    # -- the circuit breaker ---------------------------------------------------------------
+
+    def _trip(self, exc: BaseException) -> None:
+        """Open the breaker (once per outage) and start probing."""
+        if self._outage is not None or self._closed:
+            return
+        self._outage = _Outage(asyncio.get_running_loop().time(), _describe(exc))
+        log.error("storage unavailable (%s): writes fail at once until a probe, every "
+                  "%.1f s, reaches the database", self._outage.cause, self._probe_interval)
+        self._probe_task = asyncio.create_task(self._probe(), name="batch-writer-probe")
+
+    def _fail_unavailable(self, jobs: list[_Job]) -> None:
+        outage = self._outage
+        cause = outage.cause if outage is not None else ""
+        for job in jobs:
+            if outage is not None:
+                outage.failed += 1
+                outage.dropped += job.future is None
+            _fail(job, StorageUnavailableError(cause))
+
+    def _gate(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        """The engine's `do_connect` hook: while the breaker is open, a new connection
+        fails at once instead of waiting for a connect timeout (the probe's goes through)."""
+        if self._outage is not None and not _PROBING.get():
+            raise StorageUnavailableError(self._outage.cause)
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (outage := self._outage) is not None and not self._closed:
+            started = loop.time()
+            outage.probes += 1
+            try:
+                connection = await self._probe_once()
+            except Exception as exc:
+                outage.cause = _describe(exc)
+                log.debug("storage probe %d failed: %s", outage.probes, outage.cause)
+                await asyncio.sleep(max(0.0, self._probe_interval - (loop.time() - started)))
+                continue
+            if self._connection is None:
+                self._connection = connection
+            else:
+                await connection.close()
+            self._outage = None
+            log.warning("storage available again after %.1f s (%d writes failed meanwhile, "
+                        "%d of them best-effort records)", loop.time() - outage.since,
+                        outage.failed, outage.dropped)
+        self._probe_task = None
+
+    async def _probe_once(self) -> AsyncConnection:
+        _PROBING.set(True)  # the probe task's own context
+        async with asyncio.timeout(self._probe_timeout):
+            connection = await self._engine.connect()
+        try:
+            async with asyncio.timeout(self._probe_timeout):
+                await connection.exec_driver_sql("SELECT 1")
+                await connection.rollback()
+        except BaseException:
+            try:
+                await connection.invalidate()
+                await connection.close()
+            except Exception:
+                log.debug("closing a failed probe connection failed", exc_info=True)
+            raise
+        return connection
 
     async def _transaction(self, jobs: list[_Job]) -> list[Any]:
         connection = self._connection
