@@ -23,6 +23,7 @@ from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
 from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
+from evcsms.services.leases import Leases
 from evcsms.services.live_cost import LiveCostService
 from evcsms.services.load import LoadService
 from evcsms.services.log_uploads import LogUploadService
@@ -56,7 +57,10 @@ async def build_services(
     """Create engine, writer, bus and services; migrate SQLite (or when asked); start loops.
 
     `background=False` (one-shot CLI commands) starts only what every write needs, not the
-    node's loops and subscribers (CDR issuing, running costs, diagnostics, webhooks).
+    cluster singletons (CDR issuing, running costs, diagnostics, load management, webhooks,
+    firmware tracking, reservation expiry). With it, a node whose role includes `worker`
+    runs each singleton it holds the lease of (`services.leases`): all of them on SQLite,
+    one node's share of them in a cluster.
     """
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, schema=settings.database_schema,
@@ -108,21 +112,22 @@ async def build_services(
         device_model=DeviceModelService(engine, writer, clock),
         reservations=ReservationService(engine, writer, bus, clock, commands,
                                         sweep_interval=settings.reservation_sweep_interval),
+        leases=Leases(engine, schema=settings.database_schema, interval=settings.lease_interval),
     )
     _hook_commands(services)
+    for name in SINGLETONS:
+        services.leases.add(name, getattr(services, name))
     await services.presence.start()
     await services.message_log.start()
-    if background:
-        await services.cdrs.start()
-        await services.live_cost.start()
-        await services.diagnostics.start()
-        await services.load.start()
-        await services.webhooks.start()
-        await services.firmware.start()
-        await services.reservations.start()
+    if background and settings.role.worker:
+        await services.leases.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
         log.info("created the first operator from EVCSMS_ADMIN_TOKEN")
     return services
+
+
+# the cluster singletons, by their attribute name in Services (see services/leases.py)
+SINGLETONS = ("cdrs", "live_cost", "diagnostics", "load", "webhooks", "firmware", "reservations")
 
 
 def _hook_commands(services: Services) -> None:
@@ -138,13 +143,8 @@ def _hook_commands(services: Services) -> None:
 
 
 async def close_services(services: Services) -> None:
-    await services.reservations.close()
-    await services.firmware.close()
-    await services.webhooks.close()
-    await services.diagnostics.close()
-    await services.load.close()
-    await services.live_cost.close()
-    await services.cdrs.close()
+    await services.leases.close()  # stops the singletons this node runs
+    await services.webhooks.aclose()
     await services.presence.close()
     await services.message_log.close()
     await services.bus.close()
@@ -153,7 +153,10 @@ async def close_services(services: Services) -> None:
 
 
 class Router:
-    """One port for both: WebSocket `/ocpp/...` to the gateway, everything else to the API."""
+    """One port for both: WebSocket `/ocpp/...` to the gateway, everything else to the API.
+
+    A node without the gateway role refuses station connections (HTTP 404 at the
+    handshake); one without the API role serves only `/api/v1/health`."""
 
     def __init__(self, gateway: Any, api: Any) -> None:
         self.gateway = gateway
@@ -161,9 +164,24 @@ class Router:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket" and scope["path"].startswith("/ocpp/"):
-            await self.gateway(scope, receive, send)
+            if self.gateway is not None:
+                await self.gateway(scope, receive, send)
+            else:
+                await _refuse_websocket(scope, receive, send)
         else:
             await self.api(scope, receive, send)
+
+
+async def _refuse_websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await receive()  # websocket.connect
+    body = b"this node does not serve OCPP (its role is not gateway)"
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 404,
+                    "headers": [(b"content-type", b"text/plain"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": body.decode()})
 
 
 SWITCH_INTERVAL = 0.0005  # s; see tune_gc
@@ -201,7 +219,10 @@ def build_app(services: Services, settings: Settings) -> Router:
     from evcsms.api.app import create_api
     from evcsms.gateway.server import OcppGateway
 
-    gateway = OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout)
+    gateway = (
+        OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout)
+        if settings.role.gateway else None
+    )
     services.log_uploads.base_url = settings.upload_base_url()  # the address actually served
     return Router(gateway, create_api(services, settings))
 
@@ -242,7 +263,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await server.serve()
     finally:
         watcher.cancel()
-        await app.gateway.registry.close_all()
+        if app.gateway is not None:
+            await app.gateway.registry.close_all()
         await close_services(services)
 
 

@@ -9,7 +9,8 @@ from tests.conftest import T0
 async def test_health_needs_no_token(anon):
     response = await anon.get("/api/v1/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "role": "all", "singletons": [
+        "cdrs", "diagnostics", "firmware", "live_cost", "load", "reservations", "webhooks"]}
 
 
 async def test_missing_token_is_401_with_challenge(anon):

@@ -60,7 +60,8 @@ async def running(services: Services, settings: Settings) -> AsyncIterator[Runni
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
-        await app.gateway.registry.close_all()
+        if app.gateway is not None:
+            await app.gateway.registry.close_all()
         sock.close()
 
 

@@ -79,6 +79,9 @@ def create_api(services: Services, settings: Settings) -> FastAPI:
     app.state.services = services
     app.state.settings = settings
     install_error_handlers(app)
+    if not settings.role.api:  # a gateway or worker node: a health probe for its orchestrator
+        app.include_router(health.router, prefix=PREFIX)
+        return app
     for module in (health, stations, id_tokens, sessions, commands, messages, tariffs,
                    incidents):
         app.include_router(module.router, prefix=PREFIX)

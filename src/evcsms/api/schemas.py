@@ -146,6 +146,9 @@ class Page(BaseModel, Generic[T]):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+    role: str = Field(description="what this node runs: all, gateway, api or worker")
+    singletons: list[str] = Field(
+        description="the cluster singletons this node runs now (it holds their leases)")
 
 
 # -- stations ------------------------------------------------------------------------------

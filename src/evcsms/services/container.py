@@ -15,6 +15,7 @@ from evcsms.services.diagnostics import DiagnosticsService
 from evcsms.services.drivers import DriverService
 from evcsms.services.firmware import FirmwareService
 from evcsms.services.incidents import IncidentService
+from evcsms.services.leases import Leases
 from evcsms.services.live_cost import LiveCostService
 from evcsms.services.load import LoadService
 from evcsms.services.log_uploads import LogUploadService
@@ -62,3 +63,4 @@ class Services:
     firmware: FirmwareService
     device_model: DeviceModelService
     reservations: ReservationService
+    leases: Leases

@@ -62,6 +62,10 @@ class WebhookService:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Release the HTTP client (node shutdown; `close` only stops delivering, so another
+        `start` can follow when this node takes the singleton's lease again)."""
         await self._client.aclose()
 
     async def drain(self) -> None:

@@ -1,14 +1,16 @@
-"""Liveness: `GET /health` answers without auth once the app serves requests."""
+"""Liveness: `GET /health` answers without auth once the app serves requests, with the
+node's role and the cluster singletons it runs (docs/operations.md)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from evcsms.api.schemas import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness probe (no auth)")
-async def health() -> Health:
-    return Health()
+@router.get("/health", summary="Liveness probe (no auth): role and singletons of this node")
+async def health(request: Request) -> Health:
+    state = request.app.state
+    return Health(role=state.settings.role.value, singletons=state.services.leases.held)
