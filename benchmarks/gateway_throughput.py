@@ -224,6 +224,18 @@ class ServerUnavailable(RuntimeError):
     pass
 
 
+class Measured(Protocol):
+    """What the phases and the sampler need of a server: one process or a group of them
+    (benchmarks/cluster.py passes several nodes; ``url`` may then be a list)."""
+
+    @property
+    def url(self) -> Any: ...
+
+    def rss(self) -> int: ...
+
+    def cpu_seconds(self) -> float: ...
+
+
 class ServerProcess:
     """One server subprocess: started in its own session, sampled with psutil, then stopped."""
 
@@ -369,7 +381,7 @@ class CpuSample:
     machine: float
 
     @classmethod
-    def take(cls, server: ServerProcess | None) -> CpuSample:
+    def take(cls, server: Measured | None) -> CpuSample:
         srv = server.cpu_seconds() if server else 0.0
         return cls(time.monotonic(), srv, own_cpu_seconds(), busy_cpu_seconds())
 
@@ -390,7 +402,7 @@ class Sampler:
     else ran on the machine meanwhile; when it is high the figures are not trustworthy.
     """
 
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: Measured) -> None:
         self.server = server
         self.peak_rss = 0
         self.cores: list[tuple[float, float, float]] = []
@@ -478,7 +490,7 @@ def phase_budget(stations: int, seconds: float) -> float:
     return 60.0 + seconds + stations / 20
 
 
-async def flood_phase(load: Any, server: ServerProcess, args: argparse.Namespace) -> dict[str, Any]:
+async def flood_phase(load: Any, server: Measured, args: argparse.Namespace) -> dict[str, Any]:
     with Sampler(server) as sampler:
         report = await asyncio.wait_for(
             load.meter_flood(

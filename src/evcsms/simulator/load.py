@@ -517,6 +517,7 @@ class _MixStation:
         self.id = station_id
         self.urls = urls
         self.home = index % len(urls)
+        self.hop = 1 + index // len(urls) % max(1, len(urls) - 1)  # spreads a node's stations
         self.link = link
         self.ctx = ctx
         self.rng = random.Random(index)  # noqa: S311 - load shape, not crypto
@@ -576,7 +577,9 @@ class _MixStation:
             start = d.start(session, self._sample(), iso(datetime.now(UTC)))
             if await self._call(start) and self.link is not None:
                 d.start_status(session, self.link.answer or {})
-            self.session = session if session.tx_id is not None else None
+            if session.tx_id is None:  # a server that gives no id (the bare reference): keep
+                session.tx_id = self.index + 1  # the same message mix with an id of our own
+            self.session = session
             await self._call(self._status("Charging"))
         elif what == "stop":
             if self.session is not None:
@@ -623,7 +626,7 @@ class _MixStation:
             if perf_counter() + pause >= ctx.window.end:
                 return
             await asyncio.sleep(pause)
-            url = self.urls[(self.home + 1 + record.attempts) % len(self.urls)]
+            url = self.urls[(self.home + self.hop + record.attempts) % len(self.urls)]
             record.attempts += 1
             try:
                 link = await _open(url, self.id, ctx.dialect.version, ctx.password)
@@ -676,7 +679,8 @@ async def station_mix(
 
     Every station connects and boots first; then their timelines start and ``started`` is
     set; answers count from ``warmup`` seconds later for ``duration`` seconds. A station whose
-    link drops reconnects with ``backoff`` to the next URL and resumes there with a
+    link drops reconnects with ``backoff`` to another URL (a node's stations spread evenly over
+    the others, each trying the next URL after a failed attempt) and resumes there with a
     BootNotification (``resume="boot"``) or a StatusNotification (``"status"``), then goes on
     with its timeline (an open session continues on the new node).
     """
