@@ -243,14 +243,31 @@ def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> Any:
     return uvicorn.Config(app, **(options | extra))
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run one node until SIGINT/SIGTERM, or until `stop` is set."""
+def node_server(app: Router, config: Any, drain_seconds: float = 0.0) -> Any:
+    """The uvicorn server of a node. On shutdown it first stops accepting connections, then,
+    with `drain_seconds`, closes its stations' connections spread over that time (so they
+    move to the other nodes of a cluster in a trickle), then shuts down as uvicorn does."""
     import uvicorn
 
+    class NodeServer(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if drain_seconds > 0 and app.gateway is not None and not self.force_exit:
+                for listener in self.servers:
+                    listener.close()  # the load balancer sends newcomers elsewhere
+                for sock in sockets or []:
+                    sock.close()
+                await app.gateway.registry.drain(drain_seconds)
+            await super().shutdown(sockets)
+
+    return NodeServer(config)
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run one node until SIGINT/SIGTERM, or until `stop` is set."""
     services = await build_services(settings)
     app = build_app(services, settings)
     config = uvicorn_config(app, settings)
-    server = uvicorn.Server(config)
+    server = node_server(app, config, settings.drain_seconds)
 
     async def watch() -> None:
         if stop is not None:

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     lease_interval: float = Field(
         default=2.0, gt=0, le=60,
         description="seconds between a node's checks of its cluster-singleton leases")
+    drain_seconds: float = Field(
+        default=0.0, ge=0, le=3600,
+        description="on SIGTERM, seconds over which a gateway node closes its stations' "
+                    "connections (after it stops accepting new ones) so they move to the "
+                    "other nodes in a trickle; 0: all at once")
     max_handshakes: int = Field(
         default=64, ge=1, le=100_000,
         description="station handshakes a gateway node processes at once (admission control)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from evcsms.bus.base import Bus, Message, Subscription, station_subject
@@ -52,6 +54,30 @@ class Registry:
         del self._live[session.station_id]
         await entry[2].unsubscribe()
         return True
+
+    async def drain(self, seconds: float, *, batches: int = 20) -> int:
+        """Close every station's connection, spread over `seconds` in up to `batches` equal
+        groups, so that they reconnect to the other nodes in a trickle rather than a storm
+        (a node stopping for an upgrade). Each disconnect then runs its usual course (the
+        station is recorded offline here, its command subject goes). Returns how many were
+        closed."""
+        live = list(self._live.values())
+        if not live:
+            return 0
+        groups = max(1, min(batches, len(live)))
+        size = math.ceil(len(live) / groups)
+        pause = seconds / groups
+        log.info("draining %d stations over %g s", len(live), seconds)
+        closed = 0
+        for start in range(0, len(live), size):
+            for session, close, _subscription in live[start:start + size]:
+                if self.get(session.station_id) is not session:
+                    continue  # gone or replaced meanwhile
+                await close()
+                closed += 1
+            if start + size < len(live):
+                await asyncio.sleep(pause)
+        return closed
 
     async def close_all(self) -> None:
         for session, close, subscription in list(self._live.values()):
