@@ -220,7 +220,9 @@ def build_app(services: Services, settings: Settings) -> Router:
     from evcsms.gateway.server import OcppGateway
 
     gateway = (
-        OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout)
+        OcppGateway(services, node=node_name(), call_timeout=settings.call_timeout,
+                    max_handshakes=settings.max_handshakes,
+                    handshake_queue=settings.handshake_queue)
         if settings.role.gateway else None
     )
     services.log_uploads.base_url = settings.upload_base_url()  # the address actually served
