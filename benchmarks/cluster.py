@@ -318,7 +318,14 @@ async def measured_mix(
         **infra(),
         "offered_per_s": round(report.sent / report.seconds, 1) if report.seconds else None,
         "lost": report.lost,
-        "actions": dict(report.actions),
+        "actions": {
+            name: {
+                "answered": len(lat),
+                "p50_ms": _round(load.percentile(lat, 50)),
+                "p99_ms": _round(load.percentile(lat, 99)),
+            }
+            for name, lat in sorted(report.action_latencies_ms.items())
+        },
     }
 
 
@@ -377,6 +384,7 @@ async def recovery(load: Any, cluster: Cluster, args: argparse.Namespace) -> dic
     finally:
         run.cancel()
     on_victim = report.stations_by_url.get(victim.url, 0)
+    pct = load.percentile
     back = sorted(r.back_at - killed_at for r in report.reconnects if r.back_at is not None)
     from_drop = sorted(r.back_at - r.dropped_at for r in report.reconnects if r.back_at is not None)
     seen = sorted(r.dropped_at - killed_at for r in report.reconnects)
@@ -388,10 +396,10 @@ async def recovery(load: Any, cluster: Cluster, args: argparse.Namespace) -> dic
         "dropped": len({r.station for r in report.reconnects}),
         "back": stations_back,
         "all_back": stations_back >= on_victim and on_victim > 0,
-        "p50_s": _round(_pct(back, 50)),
-        "p99_s": _round(_pct(back, 99)),
+        "p50_s": _round(pct(back, 50)) if back else None,
+        "p99_s": _round(pct(back, 99)) if back else None,
         "max_s": _round(back[-1] if back else None),
-        "from_drop_p50_s": _round(_pct(from_drop, 50)),
+        "from_drop_p50_s": _round(pct(from_drop, 50)) if from_drop else None,
         "detected_max_s": _round(seen[-1] if seen else None),
         "attempts_max": max((r.attempts for r in report.reconnects), default=0),
         "lost_calls": report.lost,
@@ -401,15 +409,6 @@ async def recovery(load: Any, cluster: Cluster, args: argparse.Namespace) -> dic
         "backoff": backoff.describe(),
         "resume": "BootNotification",
     }
-
-
-def _pct(data: list[float], p: float) -> float | None:
-    if not data:
-        return None
-    rank = p / 100 * (len(data) - 1)
-    low = int(rank)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (rank - low)
 
 
 PhaseFn = Callable[[Any, Cluster, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -492,6 +491,10 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             fig = entry[phase]
             console.print(recovery_summary(fig) if phase == "recovery" else summary_line(
                 "idle" if phase == "idle" else "flood", fig))
+            if "actions" in fig:
+                console.print("  by action (answered, p50/p99 ms): " + ", ".join(
+                    f"{name} {a['answered']} {a['p50_ms']}/{a['p99_ms']}"
+                    for name, a in fig["actions"].items()))
     return results
 
 

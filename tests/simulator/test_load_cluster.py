@@ -123,6 +123,7 @@ async def test_station_mix_back_to_back_runs_sessions(nodes: list[Node], version
     tags = {p["idTag"] for n in nodes for p in n.fake.calls("Authorize")} if version == "1.6" else set()
     assert tags <= {mix_token(i) for i in range(6)}
     assert sum(report.actions.values()) == report.messages
+    assert {k: len(v) for k, v in report.action_latencies_ms.items()} == dict(report.actions)
 
 
 @pytest.mark.slow

@@ -49,6 +49,7 @@ __all__ = [
     "hold_idle",
     "meter_flood",
     "mix_token",
+    "percentile",
     "raise_nofile_limit",
     "realistic_mix",
     "spread",
@@ -78,13 +79,18 @@ class LoadReport:
 
     def percentile(self, p: float) -> float:
         """Latency percentile (ms), p in [0, 100], linear interpolation; 0.0 if no samples."""
-        if not self.latencies_ms:
-            return 0.0
-        data = sorted(self.latencies_ms)
-        rank = min(max(p, 0.0), 100.0) / 100.0 * (len(data) - 1)
-        low = int(rank)
-        high = min(low + 1, len(data) - 1)
-        return data[low] + (data[high] - data[low]) * (rank - low)
+        return percentile(self.latencies_ms, p)
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    """Percentile p in [0, 100] of ``samples``, linear interpolation; 0.0 if there are none."""
+    if not samples:
+        return 0.0
+    data = sorted(samples)
+    rank = min(max(p, 0.0), 100.0) / 100.0 * (len(data) - 1)
+    low = int(rank)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (rank - low)
 
 
 def raise_nofile_limit() -> int:
@@ -463,6 +469,7 @@ class Reconnect:
 class MixReport(LoadReport):
     sent: int = 0  # CALLs sent inside the window (offered load)
     actions: Counter[str] = field(default_factory=Counter)  # answered inside the window
+    action_latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     lost: int = 0  # CALLs whose link dropped before the answer
     stations_by_url: Counter[str] = field(default_factory=Counter)  # connected at the start
     reconnects: list[Reconnect] = field(default_factory=list)
@@ -560,6 +567,7 @@ class _MixStation:
         window.record(ok, at, latency)
         if window.start <= at < window.end:
             report.actions[message[0]] += 1
+            report.action_latencies_ms.setdefault(message[0], []).append(latency)
         return ok
 
     async def _act(self, what: str) -> None:
