@@ -17,6 +17,7 @@ from evcsms.domain.model import Registration
 from evcsms.gateway.admission import GateFullError, HandshakeGate
 from evcsms.gateway.server import OcppGateway
 from evcsms.services.stations import Admission, Handshake
+from evcsms.storage.writer import StorageUnavailableError
 
 # -- the gate -------------------------------------------------------------------------------
 
@@ -256,6 +257,7 @@ async def test_a_station_that_goes_away_while_waiting_frees_its_place() -> None:
 @pytest.mark.parametrize("error", [
     OperationalError("SELECT ...", {}, ConnectionRefusedError("connection refused")),
     ConnectionRefusedError(111, "Connect call failed"),
+    StorageUnavailableError("circuit open"),
     TimeoutError(),
 ])
 async def test_storage_unavailable_is_503_with_retry_after(error: BaseException) -> None:

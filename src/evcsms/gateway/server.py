@@ -38,6 +38,7 @@ from evcsms.gateway.transport import PING_EXTENSION
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
 from evcsms.services.stations import Admission, Handshake
+from evcsms.storage.writer import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,10 @@ PREFERENCE = (OcppVersion.V201, OcppVersion.V16)
 PREFIX = "/ocpp/"
 MAX_ID = 48
 # A database that cannot be reached or answer in time (the engine's storage timeout bounds
-# connects and statements): the station is told to come back instead of getting a 500.
+# connects and statements; the writer's breaker fails fast with StorageUnavailableError):
+# the station is told to come back instead of getting a 500.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
-    DBAPIError, PoolTimeoutError, OSError, TimeoutError)
+    StorageUnavailableError, DBAPIError, PoolTimeoutError, OSError, TimeoutError)
 STORAGE_RETRY = (5, 20)  # s: Retry-After range after a storage failure
 WARN_EVERY = 10.0  # s between warnings about refused handshakes
 
