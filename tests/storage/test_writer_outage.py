@@ -20,6 +20,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from evcsms.domain.clock import SystemClock
+from evcsms.domain.model import Direction
+from evcsms.services.messagelog import MessageLog
+from evcsms.services.presence import Presence
 from evcsms.storage import tables as t
 from evcsms.storage.database import create_engine
 from evcsms.storage.writer import BatchWriter, StorageUnavailableError, is_unavailable
@@ -145,3 +149,33 @@ async def test_a_failed_read_opens_the_breaker_and_a_probe_closes_it(
     assert not writer.unavailable(ValueError(f"not storage {uuid.uuid4()}"))
     await proxy.restore()
     await until_available(writer, within=2.0)
+
+
+async def test_best_effort_records_wait_out_an_outage_within_bounds(
+        proxied: tuple[TcpProxy, AsyncEngine, BatchWriter]) -> None:
+    """The message log never raises, keeps at most `max_buffered` rows (dropping the
+    oldest, counted) and writes what it kept once the database is back; presence keeps
+    last-seen times it could not write."""
+    proxy, engine, writer = proxied
+    await writer.submit(station("P1"))
+    messages = MessageLog(engine, writer, SystemClock(), max_buffered=50)
+    presence = Presence(writer, SystemClock())
+    await proxy.cut("refuse")
+    presence.touch("P1")
+    with pytest.raises(StorageUnavailableError):
+        await presence.flush()
+    for n in range(80):
+        messages.record("P1", Direction.IN, f"frame {n}")
+        await asyncio.sleep(0)  # let the writer fail each flush
+    assert messages.dropped == 30
+    await proxy.restore()
+    await until_available(writer, within=2.0)
+    assert await presence.flush() == 1  # kept, written now
+    messages.record("P1", Direction.IN, "frame 80")  # the next frame flushes the buffer
+    await writer.barrier()
+    async with engine.connect() as conn:
+        frames = (await conn.scalars(select(t.MessageLogEntry.frame)
+                                     .order_by(t.MessageLogEntry.id))).all()
+        seen = await conn.scalar(select(t.Station.last_seen_at).where(t.Station.id == "P1"))
+    assert frames == [f"frame {n}" for n in range(31, 81)]  # the newest 50, in order
+    assert seen is not None

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 ROUTES: dict[OcppVersion, Routes] = {OcppVersion.V16: V16_ROUTES, OcppVersion.V201: V201_ROUTES}
 
+# The InternalError description when the database cannot be reached: nothing was stored,
+# the station keeps the message and sends it again (OCPP 1.6 4.7 / 2.0.1 E "retry").
+STORAGE_UNAVAILABLE = "storage unavailable, retry later"
+
 
 async def handle_call(
     ctx: StationContext, action: str, payload: Any, *, lenient: bool = False
@@ -38,6 +42,10 @@ async def handle_call(
     except InvalidInputError as exc:  # a value the station sent that cannot be stored
         raise PropertyConstraintCallError(str(exc)) from None
     except Exception as exc:
+        if ctx.services.writer.unavailable(exc):  # the database cannot be reached
+            log.debug("%s %s for %s: %s (%s)", ctx.version.value, action, ctx.station_id,
+                        STORAGE_UNAVAILABLE, exc)
+            raise InternalCallError(STORAGE_UNAVAILABLE) from exc
         log.exception("handler %s %s failed for %s", ctx.version.value, action, ctx.station_id)
         raise InternalCallError(f"{action} could not be processed") from exc
     return answer

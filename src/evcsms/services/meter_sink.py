@@ -59,6 +59,8 @@ class MeterSink:
         rows = reading_rows(station_id, 0, evse_id, readings)  # raises before buffering
         if transaction_id is None and transaction_ref is None:
             loose = self._loose
+            if loose.future is not None and loose.future.done():  # failed before it ran
+                loose = self._loose = _Loose()  # (storage unavailable): start afresh
             loose.rows.extend(rows)
             if loose.future is None:
                 loose.future = self._writer.enqueue_bulk(
@@ -66,6 +68,8 @@ class MeterSink:
             await loose.future
             return
         bound = self._bound
+        if bound.future is not None and bound.future.done():  # as above
+            bound = self._bound = _Bound()
         key = (station_id, str(transaction_id) if transaction_id is not None else str(transaction_ref))
         bound.by_session.setdefault(key, []).extend(rows)
         if bound.future is None:

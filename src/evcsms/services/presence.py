@@ -1,7 +1,8 @@
 """Last-seen times, kept in memory on the node holding the socket and flushed in batches.
 
 A heartbeat costs a dict assignment, not a database write; every `interval`
-seconds all stations seen since the last flush are written in one statement.
+seconds all stations seen since the last flush are written in one statement. A flush
+that cannot be written (the database is unavailable) keeps its entries for the next one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evcsms.domain.clock import Clock
 from evcsms.storage import tables as t
-from evcsms.storage.writer import BatchWriter
+from evcsms.storage.writer import BatchWriter, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,10 @@ class Presence:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        await self.flush()
+        try:
+            await self.flush()
+        except StorageUnavailableError as exc:
+            log.warning("last-seen of %d stations not written at shutdown: %s", len(self._seen), exc)
 
     async def flush(self) -> int:
         if not self._seen:
@@ -61,7 +65,12 @@ class Presence:
             )
             await conn.execute(stmt.execution_options(synchronize_session=False), rows)
 
-        await self._writer.submit(op, "presence")
+        try:
+            await self._writer.submit(op, "presence")
+        except BaseException:
+            for sid, at in seen.items():  # kept for the next flush; a newer touch wins
+                self._seen.setdefault(sid, at)
+            raise
         return len(rows)
 
     async def _loop(self) -> None:
@@ -69,5 +78,7 @@ class Presence:
             await asyncio.sleep(self._interval)
             try:
                 await self.flush()
+            except StorageUnavailableError as exc:
+                log.warning("last-seen flush postponed (%d stations kept): %s", len(self._seen), exc)
             except Exception:
                 log.exception("last-seen flush failed")
