@@ -8,12 +8,21 @@ Requests: a responder's answer comes back as `{"ok": answer}`; a responder that 
 answers `{"error": text}`, which the requester gets as `BusError` (never a silent
 timeout). No responder is `NoRespondersError` at once (NATS 2.2+ "no responders"
 status); a slow one is `RequestTimeoutError`.
+
+Losing the server (it restarts, the link drops): the client reconnects for ever, every
+0.5 s, and then replays every subscription, so event handlers and `serve` responders work
+again without anyone re-subscribing. Meanwhile a request fails at once with
+`BusUnavailableError` ("message bus unavailable"), and so does a request in flight when
+the connection drops, instead of waiting for its timeout; events published meanwhile are
+buffered by the client (up to its pending size) and sent after the reconnect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import nats
@@ -33,6 +42,13 @@ from evcsms.bus.base import (
 
 log = logging.getLogger(__name__)
 
+BUS_UNAVAILABLE = "message bus unavailable"
+WARN_EVERY = 10.0  # seconds between two warnings about the same trouble
+
+
+class BusUnavailableError(BusError):
+    """The NATS server cannot be reached (yet): nothing was sent."""
+
 
 class _Sub:
     def __init__(self, sub: Any) -> None:
@@ -48,18 +64,36 @@ class _Sub:
 class NatsBus:
     def __init__(self, client: Client) -> None:
         self._nc = client
+        self._lost: asyncio.Future[None] | None = None  # done when the connection drops
+        self._down_since: float | None = None
+        self._warned_at = 0.0
 
     @classmethod
-    async def connect(cls, url: str, *, name: str = "evcsms") -> NatsBus:
+    async def connect(cls, url: str, *, name: str = "evcsms",
+                      reconnect_wait: float = 0.5) -> NatsBus:
         """Connect (retrying while the server restarts: commands fail clearly meanwhile)."""
-        client = await nats.connect(
-            url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-            connect_timeout=5, allow_reconnect=True,
-        )
-        return cls(client)
+        client = Client()
+        bus = cls(client)
+        options: dict[str, Any] = {
+            "name": name, "max_reconnect_attempts": -1, "reconnect_time_wait": reconnect_wait,
+            "connect_timeout": 5, "allow_reconnect": True,
+            "disconnected_cb": bus._disconnected, "reconnected_cb": bus._reconnected,
+            "error_cb": bus._error, "closed_cb": bus._closed,
+        }
+        await client.connect(url, **options)
+        return bus
+
+    @property
+    def available(self) -> bool:
+        """Connected to the server now (False while reconnecting or closed)."""
+        return bool(self._nc.is_connected)
 
     async def publish(self, subject: str, message: Message) -> None:
-        await self._nc.publish(subject, orjson.dumps(message))
+        try:
+            await self._nc.publish(subject, orjson.dumps(message))
+        except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError,
+                nats.errors.ConnectionDrainingError) as exc:
+            raise BusUnavailableError(f"{BUS_UNAVAILABLE} ({type(exc).__name__})") from None
 
     async def subscribe(self, pattern: str, handler: EventHandler) -> _Sub:
         async def deliver(msg: Msg) -> None:
@@ -82,15 +116,31 @@ class NatsBus:
         return _Sub(await self._nc.subscribe(subject, cb=answer))
 
     async def request(self, subject: str, message: Message, timeout_s: float) -> Message:
+        if not self._nc.is_connected:
+            state = "closed" if self._nc.is_closed else "reconnecting"
+            raise BusUnavailableError(f"{BUS_UNAVAILABLE} (not connected to NATS: {state})")
+        lost = self._lost_signal()
+        sending: asyncio.Future[Msg] = asyncio.ensure_future(
+            self._nc.request(subject, orjson.dumps(message), timeout=timeout_s))
+        either: list[asyncio.Future[Any]] = [sending, lost]
         try:
-            msg = await self._nc.request(subject, orjson.dumps(message), timeout=timeout_s)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not sending.done():
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+        if sending.cancelled():  # the connection dropped first; the answer cannot come
+            raise BusUnavailableError(
+                f"{BUS_UNAVAILABLE} (the connection to NATS dropped during the request)")
+        try:
+            msg = sending.result()
         except nats.errors.NoRespondersError:
             raise NoRespondersError(subject) from None
         except nats.errors.TimeoutError:
             raise RequestTimeoutError(subject) from None
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
-                nats.errors.OutboundBufferLimitError) as exc:
-            raise BusError(f"bus unavailable: {type(exc).__name__}") from None
+                nats.errors.OutboundBufferLimitError, nats.errors.ConnectionDrainingError) as exc:
+            raise BusUnavailableError(f"{BUS_UNAVAILABLE} ({type(exc).__name__})") from None
         reply = orjson.loads(msg.data)
         if "error" in reply:
             raise BusError(f"{subject}: the responder failed: {reply['error']}")
@@ -101,5 +151,36 @@ class NatsBus:
         if not self._nc.is_closed:
             try:
                 await self._nc.drain()
-            except (nats.errors.ConnectionClosedError, nats.errors.FlushTimeoutError):
+            except (TimeoutError, nats.errors.Error):  # reconnecting, closed, slow
                 await self._nc.close()
+
+    # -- connection state ------------------------------------------------------------------
+
+    def _lost_signal(self) -> asyncio.Future[None]:
+        if self._lost is None or self._lost.done():
+            self._lost = asyncio.get_running_loop().create_future()
+        return self._lost
+
+    async def _disconnected(self) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+        if self._down_since is None and not self._nc.is_closed:
+            self._down_since = time.monotonic()
+            log.warning("bus: connection to NATS lost; reconnecting (requests fail meanwhile)")
+
+    async def _reconnected(self) -> None:
+        since, self._down_since = self._down_since, None
+        down = f" after {time.monotonic() - since:.1f} s" if since is not None else ""
+        log.warning("bus: reconnected to NATS%s; subscriptions restored", down)
+
+    async def _closed(self) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    async def _error(self, exc: Exception) -> None:
+        """nats-py reports each failed reconnect attempt here: one line now and then, not a
+        traceback every half second."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY:
+            self._warned_at = now
+            log.warning("bus: NATS error: %s: %s", type(exc).__name__, exc)

@@ -3,7 +3,9 @@
 Issue flow: store the record (pending) -> request on `station.<id>.command` ->
 the gateway on the holding node marks it sent, performs the CALL and answers
 -> the record gets its final status and the station's answer. No responder
-means the station is offline: the record fails at once, it is never lost.
+means the station is offline: the record fails at once, it is never lost. A bus that
+cannot be reached (NATS restarting) fails the record at once too, saying so ("message
+bus unavailable"), as does any other bus failure: a record never stays pending.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from evcsms.bus.base import Bus, NoRespondersError, RequestTimeoutError, station_subject
+from evcsms.bus.base import (
+    Bus,
+    BusError,
+    NoRespondersError,
+    RequestTimeoutError,
+    station_subject,
+)
 from evcsms.domain.clock import Clock
 from evcsms.domain.commands import CommandName, CommandParamsError, check_command
 from evcsms.domain.model import CommandStatus
@@ -129,6 +137,9 @@ class CommandService:
             return CommandOutcome(CommandStatus.FAILED, error="station offline")
         except RequestTimeoutError:
             return CommandOutcome(CommandStatus.TIMED_OUT, error="no answer from the gateway")
+        except BusError as exc:  # the bus is down, or the gateway's responder failed
+            log.warning("command %s to %s not delivered: %s", command_id, station_id, exc)
+            return CommandOutcome(CommandStatus.FAILED, error=str(exc))
         return CommandOutcome(
             CommandStatus(reply["status"]), reply.get("ocpp_action"), reply.get("request"),
             reply.get("response"), reply.get("error"),
@@ -179,9 +190,12 @@ class CommandService:
             await conn.execute(update(t.Command).where(t.Command.id == command_id).values(**values))
 
         await self._writer.submit(op, "command-finish")
-        await self._bus.publish(
-            "events.command", {"id": command_id, "status": outcome.status.value}
-        )
+        try:
+            await self._bus.publish(
+                "events.command", {"id": command_id, "status": outcome.status.value}
+            )
+        except BusError as exc:  # the record is final and stored; the event is a courtesy
+            log.warning("event for command %s not published: %s", command_id, exc)
 
     async def get(self, command_id: str) -> Any:
         async with self._engine.connect() as conn:
