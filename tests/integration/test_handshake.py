@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -38,6 +39,18 @@ async def test_unknown_station_refused_by_default(server: Running) -> None:
     with pytest.raises(InvalidStatus) as refused:
         await open_station(server, "STRANGER")
     assert refused.value.response.status_code == 404
+
+
+async def test_a_refusal_logs_no_server_error(server: Running,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """An HTTP refusal completes the handshake: uvicorn must not log it as an app error
+    (a reconnection storm's 503s would read as thousands of errors)."""
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"), \
+            pytest.raises(InvalidStatus) as refused:
+        await open_station(server, "NOBODY-KNOWS-ME")
+    assert refused.value.response.status_code == 404
+    await asyncio.sleep(0.1)  # uvicorn logs after the app returns
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_pending_station_may_only_boot(server: Running) -> None:

@@ -65,6 +65,14 @@ class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_sent = True
         self.transport.close()
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # uvicorn 0.54 forgets that an HTTP refusal completes the handshake and logs
+            # "ASGI callable returned without completing handshake" for every one (a
+            # reconnection storm's 503s would flood the log with false errors)
+            self.handshake_complete = True
+
     def handle_pong(self, event: Any) -> None:
         answered = self._probes.get(bytes(event.data))
         if answered is None:
