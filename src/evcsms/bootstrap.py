@@ -226,7 +226,9 @@ def build_app(services: Services, settings: Settings) -> Router:
         if settings.role.gateway else None
     )
     services.log_uploads.base_url = settings.upload_base_url()  # the address actually served
-    return Router(gateway, create_api(services, settings))
+    api = create_api(services, settings)
+    api.state.gateway = gateway  # /health shows its connections and admission counters
+    return Router(gateway, api)
 
 
 def uvicorn_config(app: Any, settings: Settings, **extra: Any) -> Any:

@@ -64,7 +64,9 @@ async def test_each_role_serves_its_part_and_they_work_together(base: Settings) 
         for http, role, singletons in ((gw_http, "gateway", []), (api_http, "api", []),
                                        (wk_http, "worker", sorted(SINGLETONS))):
             health = (await http.get("/health")).json()
-            assert health == {"status": "ok", "role": role, "singletons": singletons}
+            assert health["status"] == "ok" and health["role"] == role
+            assert health["singletons"] == singletons
+            assert ("admission" in health) is (role == "gateway")
         # the gateway and the worker serve no API; the API node takes no stations
         assert (await gw_http.get("/stations")).status_code == 404
         assert (await wk_http.get("/stations")).status_code == 404
@@ -79,6 +81,9 @@ async def test_each_role_serves_its_part_and_they_work_together(base: Settings) 
             boot = [2, "b", "BootNotification", {"chargePointVendor": "V",
                                                  "chargePointModel": "M"}]
             assert (await rpc(ws, boot))[2]["status"] == "Accepted"
+            health = (await gw_http.get("/health")).json()
+            assert health["stations_connected"] == 1
+            assert health["admission"]["admitted"] == 1 and health["admission"]["refused"] == 0
 
             async def station_answers() -> list[Any]:
                 call = orjson.loads(await asyncio.wait_for(ws.recv(), 10))

@@ -149,6 +149,11 @@ class Health(BaseModel):
     role: str = Field(description="what this node runs: all, gateway, api or worker")
     singletons: list[str] = Field(
         description="the cluster singletons this node runs now (it holds their leases)")
+    stations_connected: int | None = Field(
+        default=None, description="stations connected to this node (gateway roles only)")
+    admission: dict[str, Any] | None = Field(
+        default=None, description="handshake admission counters (gateway roles only): "
+        "active, waiting, admitted, refused (503 for a full queue), storage_refused, ...")
 
 
 # -- stations ------------------------------------------------------------------------------
