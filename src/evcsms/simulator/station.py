@@ -484,6 +484,8 @@ class VirtualStation:
         failed: OcppClient | None = None
         while True:
             client = await self._next_online(failed)
+            if failed is not None:
+                self.stats.resent += 1
             try:
                 return await self._call(client, action, payload)
             except ConnectionLost:

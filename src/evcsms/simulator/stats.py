@@ -42,6 +42,7 @@ class FleetStats:
     refusals: int = 0  # connects refused with HTTP 503 + Retry-After (included in failures)
     tx_retries: int = 0  # transaction-related messages sent again after a CALLERROR/timeout
     tx_dropped: int = 0  # ... given up after all their attempts
+    resent: int = 0  # CALLs sent again on a new connection after theirs was lost
 
     @property
     def faults_active(self) -> int:
