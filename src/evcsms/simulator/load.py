@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import random
@@ -484,7 +485,9 @@ def mix_token(index: int) -> str:
 def _timeline(
     shape: MixShape, meter_every: float, rng: random.Random
 ) -> Iterator[tuple[float, str]]:
-    """(station seconds, what) forever: "heartbeat", "meter", "start", "stop"."""
+    """(station seconds, what) forever: "heartbeat", "meter", "start", "stop". A station
+    that is charging at 0 begins with ``(0.0, "start")`` (``station_mix`` does that start
+    before the clock runs, so the mix is in its steady state from the first second)."""
     session_mean, gap_mean = sum(shape.session_s) / 2, sum(shape.gap_s) / 2
     charging = rng.random() < session_mean / (session_mean + gap_mean)
     beat = rng.uniform(0.0, shape.heartbeat_s)
@@ -531,6 +534,8 @@ class _MixStation:
         self.register = 1_000_000 + index * 1000
         self.session: Session | None = None
         self.meter_every = self.rng.uniform(*ctx.shape.meter_s)
+        self.timeline = _timeline(ctx.shape, self.meter_every, self.rng)
+        self.next = next(self.timeline)
 
     # -- messages
 
@@ -596,11 +601,17 @@ class _MixStation:
             for status in ("Finishing", "Available"):
                 await self._call(self._status(status))
 
+    async def prepare(self) -> None:
+        """Start the session a station is in the middle of when the run begins."""
+        if self.link is not None and self.next == (0.0, "start"):
+            await self._act("start")
+            self.next = next(self.timeline)
+
     async def run(self) -> None:
         if self.link is None:
             return
         shape, window = self.ctx.shape, self.ctx.window
-        for at, what in _timeline(shape, self.meter_every, self.rng):
+        for at, what in itertools.chain((self.next,), self.timeline):
             if shape.speedup > 0:
                 due = self.ctx.t0 + at / shape.speedup
                 if not await self._pause(min(due, window.end)):
@@ -627,6 +638,9 @@ class _MixStation:
         if self.link is not None:
             ctx.retired.append(self.link)
         self.link = None
+        if not ctx.t0:  # dropped while the run is being set up: this station is out
+            ctx.report.errors += 1
+            return
         record = Reconnect(self.id, dropped, None, 0, None)
         ctx.report.reconnects.append(record)
         while True:
@@ -685,8 +699,8 @@ async def station_mix(
 ) -> MixReport:
     """Stations that behave like real ones (``MixShape``), spread over the node URLs.
 
-    Every station connects and boots first; then their timelines start and ``started`` is
-    set; answers count from ``warmup`` seconds later for ``duration`` seconds. A station whose
+    Every station connects and boots first, and those charging at the start begin their
+    session (both outside the books); then their timelines start and ``started`` is set; answers count from ``warmup`` seconds later for ``duration`` seconds. A station whose
     link drops reconnects with ``backoff`` to another URL (a node's stations spread evenly over
     the others, each trying the next URL after a failed attempt) and resumes there with a
     BootNotification (``resume="boot"``) or a StatusNotification (``"status"``), then goes on
@@ -704,13 +718,25 @@ async def station_mix(
         boot=True, report=report,
     )
     report.stations_by_url.update(u for (u, _), link in zip(targets, opened, strict=True) if link)
-    t0 = perf_counter()
     ctx = _MixContext(
         dialect, _Payloads(ocpp_version), shape, backoff or Backoff(), password,
         (lambda: dialect.boot("PowerUp", "SN-BENCH")) if resume == "boot" else _available(dialect),
-        report, _Window(report, t0 + warmup, t0 + warmup + duration), t0,
+        report, _Window(report, math.inf, math.inf),
     )
     fleet = [_MixStation(i, sid, urls, opened[i], ctx) for i, sid in enumerate(ids)]
+    gate = asyncio.Semaphore(MIX_CONNECT_CONCURRENCY)
+
+    async def prepare(station: _MixStation) -> None:
+        async with gate:
+            await station.prepare()
+
+    try:
+        await asyncio.gather(*(prepare(st) for st in fleet))
+    except BaseException:
+        await asyncio.shield(_close_all([st.link for st in fleet if st.link] + ctx.retired))
+        raise
+    ctx.t0 = perf_counter()
+    ctx.window.start, ctx.window.end = ctx.t0 + warmup, ctx.t0 + warmup + duration
     if started is not None:
         started.set()
 
