@@ -64,6 +64,7 @@ from gateway_throughput import (
     environment,
     feasible_idle_stations,
     flood_phase,
+    guarded_phase,
     idle_phase,
     import_load_module,
     latency_figures,
@@ -426,6 +427,15 @@ def recovery_summary(fig: dict[str, Any]) -> str:
     )
 
 
+async def run_phase(
+    load: Any, cluster: Cluster, phase: str, args: argparse.Namespace, tokens: int
+) -> dict[str, Any]:
+    """One phase on a started cluster; first the mix stations' tokens when ``tokens`` > 0."""
+    if tokens:
+        await register_tokens(cluster.nodes[0], tokens, load.mix_token)
+    return await PHASE_FNS[phase](load, cluster, args)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -465,30 +475,24 @@ async def run_all(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             key = f"{server}-{count}"
             entry = results.setdefault(key, {"server": server, "nodes": count})
             console.rule(f"{server} x {count}: {phase}")
+            if phase in CPU_BOUND_PHASES:
+                entry.setdefault("other_cpu_before", {})[phase] = await wait_until_quiet(
+                    args.wait_quiet
+                )
             try:
-                if phase in CPU_BOUND_PHASES:
-                    entry.setdefault("other_cpu_before", {})[phase] = await wait_until_quiet(
-                        args.wait_quiet
-                    )
                 async with cluster_running(specs[server], count, workdir, args) as cluster:
+                    tokens = 0
                     if server == "evcsms" and not tokens_ready and phase not in ("flood", "idle"):
-                        count_tokens = max(args.stations, args.recovery_stations)
-                        await register_tokens(cluster.nodes[0], count_tokens, load.mix_token)
-                        tokens_ready = True
-                    entry[phase] = await PHASE_FNS[phase](load, cluster, args)
+                        tokens = max(args.stations, args.recovery_stations)
+                    work = run_phase(load, cluster, phase, args, tokens)
+                    entry[phase] = await guarded_phase(key, phase, work)
+                    tokens_ready = tokens_ready or (tokens > 0 and "error" not in entry[phase])
             except ServerUnavailable as exc:
                 console.print(f"[bold yellow]{key} {phase} skipped:[/] {escape(str(exc))}")
                 entry[phase] = {"error": str(exc).splitlines()[0]}
-                continue
-            except TimeoutError:
-                console.print(f"[bold red]{key} {phase}: phase exceeded its time budget")
-                entry[phase] = {"error": "timeout"}
-                continue
-            except Exception as exc:  # one broken phase must not lose the other figures
-                console.print(f"[bold red]{key} {phase} failed:[/] {escape(repr(exc))}")
-                entry[phase] = {"error": repr(exc)}
-                continue
             fig = entry[phase]
+            if "error" in fig:
+                continue
             console.print(recovery_summary(fig) if phase == "recovery" else summary_line(
                 "idle" if phase == "idle" else "flood", fig))
             if "actions" in fig:
@@ -516,7 +520,7 @@ def throughput_table(results: dict[str, Any], args: argparse.Namespace) -> Table
     for col in ("server", "flood msgs/s", "x bare", "x 1 node", "flood p99 ms", "mixmax msgs/s",
                 "x bare", "mix msgs/s (offered)", "mix p50/p99 ms", "x bare p99", "errors",
                 "flood CPU nodes/pg+nats/cli/other"):
-        table.add_column(col, justify="left" if col == "server" else "right")
+        table.add_column(col, justify="left" if col == "server" else "right", overflow="fold")
     bare = "bare-1"
     one = "evcsms-1"
     for key, entry in results.items():
@@ -561,7 +565,7 @@ def throughput_table(results: dict[str, Any], args: argparse.Namespace) -> Table
 def idle_table(results: dict[str, Any]) -> Table:
     table = Table(title="Idle stations held by one node")
     for col in ("server", "requested", "held (server side)", "connected in s", "KB/conn", "x bare"):
-        table.add_column(col, justify="left" if col == "server" else "right")
+        table.add_column(col, justify="left" if col == "server" else "right", overflow="fold")
     bare_kb = _fig(results, "bare-1", "idle", "kb_per_conn")
     for key in ("bare-1", "evcsms-1"):
         fig = results.get(key, {}).get("idle")
@@ -595,7 +599,7 @@ def recovery_table(results: dict[str, Any]) -> Table | None:
     )
     for col in ("server", "stations", "on killed node", "back", "p50 s", "p99 s",
                 "max s (= all back)", "x bare max", "attempts max", "CALLs lost", "mix p99 ms"):
-        table.add_column(col, justify="left" if col == "server" else "right")
+        table.add_column(col, justify="left" if col == "server" else "right", overflow="fold")
     bare_max = next((f["max_s"] for s, f in rows if s == "bare"), None)
     for server, fig in rows:
         table.add_row(

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -559,31 +559,43 @@ def phases_for(name: str, args: argparse.Namespace) -> list[str]:
     return wanted
 
 
+async def guarded_phase(name: str, phase: str, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A phase's figures, or ``{"error": ...}`` (said on the console) when it timed out or
+    broke: one broken phase must not lose the other figures. ServerUnavailable passes."""
+    try:
+        return await work
+    except ServerUnavailable:
+        raise
+    except TimeoutError:
+        console.print(f"[bold red]{name} {phase}: phase exceeded its time budget")
+        return {"error": "timeout"}
+    except Exception as exc:
+        console.print(f"[bold red]{name} {phase} failed:[/] {escape(repr(exc))}")
+        return {"error": repr(exc)}
+
+
 async def bench_server(
     load: Any, spec: ServerSpec, args: argparse.Namespace, workdir: Path
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"label": spec.label}
+
+    async def measure(phase: str) -> dict[str, Any]:
+        if phase in CPU_BOUND_PHASES:
+            await wait_until_quiet(args.wait_quiet)
+        async with running(spec, workdir) as server:
+            result.setdefault("nofile", server.nofile_limit())
+            return dict(await PHASES[phase](load, server, args))
+
     for phase in phases_for(spec.name, args):
         console.rule(f"{spec.label}: {phase}")
         try:
-            if phase in CPU_BOUND_PHASES:
-                await wait_until_quiet(args.wait_quiet)
-            async with running(spec, workdir) as server:
-                result.setdefault("nofile", server.nofile_limit())
-                result[phase] = await PHASES[phase](load, server, args)
+            result[phase] = await guarded_phase(spec.name, phase, measure(phase))
         except ServerUnavailable as exc:
             console.print(f"[bold yellow]skipping {spec.name}:[/] {escape(str(exc))}")
             result["error"] = str(exc).splitlines()[0]
             return result
-        except TimeoutError:
-            console.print(f"[bold red]{spec.name} {phase}: phase exceeded its time budget")
-            result[phase] = {"error": "timeout"}
-            continue
-        except Exception as exc:  # one broken phase must not lose the other figures
-            console.print(f"[bold red]{spec.name} {phase} failed:[/] {escape(repr(exc))}")
-            result[phase] = {"error": repr(exc)}
-            continue
-        console.print(summary_line(phase, result[phase]))
+        if "error" not in result[phase]:
+            console.print(summary_line(phase, result[phase]))
     return result
 
 
