@@ -153,3 +153,13 @@ async def test_a_new_responder_takes_over_a_subject(bus: Bus, space: str) -> Non
     await first.unsubscribe()
     await bus.serve(f"{space}.cmd", new)
     assert await bus.request(f"{space}.cmd", {}, timeout_s=2) == {"node": "new"}
+
+
+async def test_publishing_on_a_closed_bus_drops_the_event_without_raising(bus: Bus,
+                                                                         space: str) -> None:
+    """Events are at most once: a bus that cannot take one never fails its publisher (a
+    station must not get an error for data that was stored when only the news was lost)."""
+    await bus.close()  # type: ignore[attr-defined]
+    await bus.publish(f"{space}.gone", {"n": 1})
+    if not isinstance(bus, MemoryBus):  # NATS counts what it dropped
+        assert bus.dropped_events == 1  # type: ignore[attr-defined]

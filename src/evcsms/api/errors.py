@@ -23,6 +23,7 @@ from evcsms.services.errors import (
     NotFoundError,
     ServiceError,
 )
+from evcsms.storage.writer import StorageUnavailableError
 
 _STATUS: tuple[tuple[type[ServiceError], int], ...] = (
     (NotFoundError, 404),
@@ -69,6 +70,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": describe_validation(exc.errors())}, status_code=422)
 
 
+async def _storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database cannot be reached (an outage, a restart): 503, try again shortly."""
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StorageUnavailableError, _storage_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)

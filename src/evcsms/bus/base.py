@@ -33,7 +33,12 @@ class Subscription(Protocol):
 
 class Bus(Protocol):
     async def publish(self, subject: str, message: Message) -> None:
-        """Fan an event out to every subscriber of a matching pattern."""
+        """Fan an event out to every subscriber of a matching pattern.
+
+        Events are at most once and never fail their publisher: a bus that cannot take one
+        drops it with a (rate-limited) warning, so a station is never told that data it
+        sent failed when only the news of it did. Whatever must not be missed has a
+        catch-up from the database (CDRs, the load allocation, the diagnostics sweep)."""
         ...
 
     async def subscribe(self, pattern: str, handler: EventHandler) -> Subscription: ...

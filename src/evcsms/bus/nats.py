@@ -67,6 +67,8 @@ class NatsBus:
         self._lost: asyncio.Future[None] | None = None  # done when the connection drops
         self._down_since: float | None = None
         self._warned_at = 0.0
+        self.dropped_events = 0
+        self._dropped_warned_at = -WARN_EVERY
 
     @classmethod
     async def connect(cls, url: str, *, name: str = "evcsms",
@@ -89,11 +91,18 @@ class NatsBus:
         return bool(self._nc.is_connected)
 
     async def publish(self, subject: str, message: Message) -> None:
+        """Send an event; one the client cannot take (closed, draining, its reconnect buffer
+        full) is dropped, counted and logged at most every 10 s (see `Bus.publish`)."""
         try:
             await self._nc.publish(subject, orjson.dumps(message))
         except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError,
                 nats.errors.ConnectionDrainingError) as exc:
-            raise BusUnavailableError(f"{BUS_UNAVAILABLE} ({type(exc).__name__})") from None
+            self.dropped_events += 1
+            now = time.monotonic()
+            if now - self._dropped_warned_at >= WARN_EVERY:
+                self._dropped_warned_at = now
+                log.warning("%s: event %s dropped (%s); %d dropped so far", BUS_UNAVAILABLE,
+                            subject, type(exc).__name__, self.dropped_events)
 
     async def subscribe(self, pattern: str, handler: EventHandler) -> _Sub:
         async def deliver(msg: Msg) -> None:

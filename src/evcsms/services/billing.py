@@ -38,6 +38,7 @@ from evcsms.domain.pricing import Quote, State, Usage, UsagePeriod, price_sessio
 from evcsms.domain.tariffs import parse_datetime
 from evcsms.services.errors import NotFoundError
 from evcsms.services.meter_store import StoredSample, stored_samples
+from evcsms.services.periodic import Periodic
 from evcsms.services.signatures import verify_stored
 from evcsms.services.tariffs import StoredTariff, load_ocpi, site_zone, tariff_version
 from evcsms.storage import tables as t
@@ -154,10 +155,14 @@ async def cost_in(conn: AsyncConnection, session_id: int, now: datetime) -> Sess
 
 
 class CdrService:
-    """Issues one OCPI CDR per finished session (idempotent), credits and re-issues."""
+    """Issues one OCPI CDR per finished session (idempotent), credits and re-issues.
+
+    A CDR is issued when the session's end is heard on the bus; since events are at most
+    once (a NATS outage, a failover of this singleton), every `catch_up` seconds, and at
+    start, it also issues any a finished session is still missing."""
 
     def __init__(self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock, *,
-                 country_code: str, party_id: str) -> None:
+                 country_code: str, party_id: str, catch_up: float = 300.0) -> None:
         self._engine = engine
         self._writer = writer
         self._bus = bus
@@ -166,6 +171,7 @@ class CdrService:
         self._party_id = party_id
         self._subscription: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._catch_up = Periodic("cdr-catch-up", catch_up, self.issue_missing)
 
     async def start(self) -> None:
         """Issue CDRs for sessions that end from now on, and for any finished session that
@@ -174,8 +180,10 @@ class CdrService:
         task = asyncio.create_task(self.issue_missing(), name="cdr-backlog")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._catch_up.start()
 
     async def close(self) -> None:
+        await self._catch_up.close()
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None

@@ -72,6 +72,7 @@ class Leases:
         self._conn: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._failing = False  # the last check could not reach the database
         self.shared = engine.dialect.name == "postgresql"
 
     def add(self, name: str, service: Singleton) -> None:
@@ -112,11 +113,16 @@ class Leases:
                 conn = await self._connection()
                 await conn.scalar(text("SELECT 1"))
             except Exception as exc:  # the database is unreachable: we may hold nothing
-                log.warning("lease connection failed (%s); stopping this node's singletons",
-                            type(exc).__name__)
+                if not self._failing:
+                    log.warning("lease connection failed (%s); this node runs no singletons "
+                                "until it is back", type(exc).__name__)
+                self._failing = True
                 await self._lose_all("lease connection lost", release=False)
                 await self._drop_connection()
                 return
+            if self._failing:
+                log.info("lease connection is back")
+                self._failing = False
             for lease in self._leases.values():
                 if lease.held:
                     continue
