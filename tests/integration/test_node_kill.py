@@ -5,7 +5,8 @@ PostgreSQL and NATS, simulated stations that know every node's address.
    killed mid-session; the stations reconnect to a survivor, their transactions go on and
    end there. From the database: every meter value a station had acknowledged is stored
    exactly once (none missing, no duplicates, nothing else), every session's energy is its
-   register difference and its cost what the tariff says, and no session is left open.
+   register difference and its cost what the tariff says, no session is left open, and
+   every session gets its CDR.
 2. Reconnection storm: a node holding a few hundred stations is killed; they all reconnect
    at once to the two survivors and are back online within a bound; no node crashes.
 """
@@ -213,8 +214,19 @@ async def _check_database(db: Services, stations: Sequence[VirtualStation]) -> N
         exact = FLAT + PRICE_KWH * Decimal(expected_wh) / 1000
         assert abs(cost.quote.total_cost.excl_vat - exact) <= Decimal("0.005"), (
             st.station_id, cost.quote.total_cost, exact)
+    cdrs, waited = 0, time.monotonic()
+    while time.monotonic() - waited < 20:  # issued by the node holding the CDR lease
+        async with db.engine.connect() as conn:
+            cdrs = int(await conn.scalar(select(func.count()).select_from(t.table_of(t.Cdr))
+                                         .where(t.Cdr.session_id.in_([s.id for s in sessions])))
+                       or 0)
+        if cdrs >= len(sessions):
+            break
+        await asyncio.sleep(0.5)
     print(f"database: {total_readings} acknowledged readings of {len(stations)} sessions, "
-          f"each stored once; energy and cost match")
+          f"each stored once; energy and cost match; CDRs for {cdrs} of them "
+          f"{time.monotonic() - waited:.1f}s after the checks began")
+    assert cdrs == len(sessions), "every session gets its CDR, whichever node ended it"
 
 
 # -- 2. a reconnection storm ---------------------------------------------------------------------
