@@ -67,7 +67,7 @@ async def build_services(
                            timeout=settings.storage_timeout)
     if migrate if migrate is not None else settings.is_sqlite:
         await upgrade(engine)
-    writer = BatchWriter(engine)
+    writer = BatchWriter(engine, probe_timeout=min(5.0, settings.storage_timeout))
     await writer.start()
     bus = await _bus(settings)
     users = UserService(engine, writer, clock)
