@@ -96,9 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="flood/mixmax seconds measured")
     p.add_argument("--mix-duration", type=float, default=20.0, help="paced mix seconds measured")
     p.add_argument(
-        "--mix-speedup", type=float, default=20.0,
-        help="station seconds per real second in the paced mix and recovery (20: ~0.8 msg/s "
-             "per station)",
+        "--mix-speedup", type=float, default=10.0,
+        help="station seconds per real second in the paced mix and recovery (10: ~0.5 msg/s "
+             "per station, N stations load a node like 10 N real ones)",
     )
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     p.add_argument("--idle-stations", type=int, default=10_000, help="idle connections, one node")
@@ -518,7 +518,7 @@ def throughput_table(results: dict[str, Any], args: argparse.Namespace) -> Table
     table = Table(title=f"OCPP {args.ocpp}, {args.stations} stations spread over the nodes; "
                         f"ratios to bare (1 process)")
     for col in ("server", "flood msgs/s", "x bare", "x 1 node", "flood p99 ms", "mixmax msgs/s",
-                "x bare", "mix msgs/s (offered)", "mix p50/p99 ms", "x bare p99", "errors",
+                "x bare", "= real stations", "mix msgs/s (offered)", "mix p50/p99 ms", "x bare p99", "errors",
                 "flood CPU nodes/pg+nats/cli/other"):
         table.add_column(col, justify="left" if col == "server" else "right", overflow="fold")
     bare = "bare-1"
@@ -552,6 +552,7 @@ def throughput_table(results: dict[str, Any], args: argparse.Namespace) -> Table
             _fmt(_fig(results, key, "flood", "p99_ms"), ",.0f"),
             _fmt(mm_rate),
             _x(_ratio(mm_rate, _fig(results, bare, "mixmax", "msgs_per_s"))),
+            _fmt(real_stations(results, key, args)),
             f"{_fmt(_fig(results, key, 'mix', 'msgs_per_s'))} "
             f"({_fmt(_fig(results, key, 'mix', 'offered_per_s'))})",
             "/".join(_fmt(_fig(results, key, "mix", k), ".1f") for k in ("p50_ms", "p99_ms")),
@@ -560,6 +561,14 @@ def throughput_table(results: dict[str, Any], args: argparse.Namespace) -> Table
             cpu,
         )
     return table
+
+
+def real_stations(results: dict[str, Any], key: str, args: argparse.Namespace) -> float | None:
+    """How many stations at real pace the mixmax rate serves: mixmax msgs/s over what one
+    station offered in the paced mix, brought back to 1x."""
+    offered = _fig(results, key, "mix", "offered_per_s")
+    per_station = None if offered is None else offered / args.stations / args.mix_speedup
+    return _ratio(_fig(results, key, "mixmax", "msgs_per_s"), per_station)
 
 
 def idle_table(results: dict[str, Any]) -> Table:

@@ -421,7 +421,7 @@ class MixShape:
     meter_s: tuple[float, float] = (10.0, 60.0)
     session_s: tuple[float, float] = (20 * 60.0, 60 * 60.0)
     gap_s: tuple[float, float] = (5 * 60.0, 20 * 60.0)
-    speedup: float = 20.0
+    speedup: float = 10.0
 
     def describe(self) -> str:
         pace = f"{self.speedup:g}x real time" if self.speedup > 0 else "back-to-back"
