@@ -34,3 +34,13 @@ async def test_boot_and_status_are_stored(services):
     assert (row.vendor, row.firmware_version, row.ocpp_version) == ("ACME", "1.2.3", "1.6")
     assert [(c.evse_id, c.status, c.error_code) for c in connectors] == [(1, "Faulted", "GroundFailure")]
     assert row.last_boot_at == T0
+
+
+async def test_nodes_starting_together_create_the_first_operator_once(services) -> None:
+    """Every node of a cluster runs ensure_admin(EVCSMS_ADMIN_TOKEN) at start."""
+    import asyncio
+
+    token = "cluster-admin-token-0123456789"
+    results = await asyncio.gather(*(services.users.ensure_admin(token) for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    assert (await services.users.authenticate(token)).name == "admin"

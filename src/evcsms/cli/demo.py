@@ -174,7 +174,8 @@ async def _register(services: Services, count: int, password: str) -> tuple[list
     ids201 = [f"DEMO201-{i:04d}" for i in range(1, max(1, count - half) + 1)]
     for station_id in ids16 + ids201:
         try:
-            await services.stations.create(station_id, password=password, description="demo")
+            await services.stations.create(station_id, password=password, description="demo",
+                                           password_generated=True)
         except ConflictError:
             await services.stations.update(station_id, password=password)
     for tag in DEMO_TAGS:

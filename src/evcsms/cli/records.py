@@ -45,13 +45,15 @@ def stations_add(
 ) -> None:
     """Register a station. Prints its password once; it is stored hashed."""
     main = _main()
-    if not no_password and password is None:
+    generated = not no_password and password is None
+    if generated:
         password = secrets.new_station_password()
     if no_password:
         password = None
 
     async def work(svc: Services) -> None:
-        await svc.stations.create(station_id, password=password, description=description)
+        await svc.stations.create(station_id, password=password, description=description,
+                                  password_generated=generated)
 
     main.with_services(main.settings_or_exit(database_url=database_url), work)
     click.echo(f"station {station_id} registered")

@@ -3,7 +3,14 @@
 Station passwords (OCPP security profiles 1 and 2) may be chosen by people, so
 they are stored as salted PBKDF2-SHA256. Verifying costs ~0.1 s on purpose; a
 station that reconnects is verified once and then checked against an in-memory
-digest of the password it proved, so a reconnection storm costs no PBKDF2.
+digest of the password it proved, so its own reconnects cost no PBKDF2.
+
+That cache is per node: when a node dies, the nodes its stations move to have never
+verified them, and a few thousand PBKDF2 checks at once take minutes of CPU. Passwords
+that evcsms generates itself (`new_station_password`: 144 random bits) cannot be
+guessed however fast the hash, so they are stored as a salted SHA-256
+(`hash_generated_password`) and verified in microseconds anywhere. Only a password a
+person chose pays for key stretching.
 API tokens are 256 random bits: a SHA-256 digest is enough and lookups stay fast.
 """
 
@@ -18,6 +25,8 @@ import secrets as _secrets
 
 ALGORITHM = "pbkdf2_sha256"
 ITERATIONS = 200_000
+GENERATED = "sha256_generated"  # passwords evcsms generated: high entropy, no stretching
+GENERATED_MIN_LENGTH = 24  # new_station_password's length (token_urlsafe(18))
 
 
 def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:
@@ -26,15 +35,38 @@ def hash_password(password: str, *, iterations: int = ITERATIONS) -> str:
     return f"{ALGORITHM}${iterations}${_b64(salt)}${_b64(digest)}"
 
 
+def hash_generated_password(password: str) -> str:
+    """Store a password that `new_station_password` made (never one a person chose)."""
+    if len(password) < GENERATED_MIN_LENGTH:
+        raise ValueError("only passwords evcsms generated may skip key stretching")
+    salt = os.urandom(16)
+    return f"{GENERATED}$1${_b64(salt)}${_b64(_salted_sha256(salt, password))}"
+
+
+def is_cheap(stored: str) -> bool:
+    """Verifying against `stored` needs no key stretching (no thread, no cache)."""
+    return stored.startswith(GENERATED + "$")
+
+
 def verify_password(password: str, stored: str) -> bool:
     try:
         algorithm, iterations, salt, digest = stored.split("$")
     except ValueError:
         return False
-    if algorithm != ALGORITHM:
+    try:
+        salt_bytes, digest_bytes, rounds = _unb64(salt), _unb64(digest), int(iterations)
+    except ValueError:  # a damaged stored value (binascii.Error is a ValueError) never matches
         return False
-    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), _unb64(salt), int(iterations))
-    return hmac.compare_digest(candidate, _unb64(digest))
+    if algorithm == GENERATED:
+        return hmac.compare_digest(_salted_sha256(salt_bytes, password), digest_bytes)
+    if algorithm != ALGORITHM or rounds < 1:
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), salt_bytes, rounds)
+    return hmac.compare_digest(candidate, digest_bytes)
+
+
+def _salted_sha256(salt: bytes, password: str) -> bytes:
+    return hashlib.sha256(salt + password.encode()).digest()
 
 
 def new_token() -> str:
@@ -58,6 +90,8 @@ class VerifiedCache:
 
     async def verify(self, station_id: str, password: str, stored: str) -> bool:
         """True if `password` matches `stored`; PBKDF2 runs in a thread, once per station."""
+        if is_cheap(stored):
+            return verify_password(password, stored)
         quick = hashlib.sha256(password.encode()).hexdigest()
         cached = self._known.get(station_id)
         if cached is not None and cached[0] == stored:

@@ -250,10 +250,17 @@ class StationService:
 
     async def create(
         self, station_id: str, *, password: str | None, description: str | None = None,
-        registration: Registration = Registration.ACCEPTED,
+        registration: Registration = Registration.ACCEPTED, password_generated: bool = False,
     ) -> None:
+        """Register a station. `password_generated`: evcsms made the password with
+        `secrets.new_station_password` (stored without key stretching, see services/secrets)."""
         now = self._clock.now()
-        digest = await asyncio.to_thread(secrets.hash_password, password) if password else None
+        if not password:
+            digest = None
+        elif password_generated:
+            digest = secrets.hash_generated_password(password)
+        else:
+            digest = await asyncio.to_thread(secrets.hash_password, password)
 
         async def op(conn: AsyncConnection) -> bool:
             stmt = insert(conn, t.Station).values(

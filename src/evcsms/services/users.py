@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.domain.clock import Clock
@@ -62,14 +63,22 @@ class UserService:
         return token
 
     async def ensure_admin(self, token: str) -> bool:
-        """Make `token` the first operator's token unless that token exists (EVCSMS_ADMIN_TOKEN)."""
-        if await self.authenticate(token) is not None:
-            return False
-        async with self._engine.connect() as conn:
-            taken = await conn.scalar(select(t.User.id).where(t.User.name == "admin"))
-        name = "admin" if taken is None else f"admin-{secrets.hash_token(token)[:8]}"
-        await self.create(name, UserRole.OPERATOR, token=token)
-        return True
+        """Make `token` the first operator's token unless that token exists (EVCSMS_ADMIN_TOKEN).
+
+        Nodes of a cluster starting together all try this: the one whose insert wins
+        creates the operator, the others find the token there and do nothing."""
+        for _ in range(3):
+            if await self.authenticate(token) is not None:
+                return False
+            async with self._engine.connect() as conn:
+                taken = await conn.scalar(select(t.User.id).where(t.User.name == "admin"))
+            name = "admin" if taken is None else f"admin-{secrets.hash_token(token)[:8]}"
+            try:
+                await self.create(name, UserRole.OPERATOR, token=token)
+            except (ConflictError, IntegrityError):  # another node was quicker: look again
+                continue
+            return True
+        raise ConflictError("could not create the first operator: the user names are taken")
 
     async def authenticate(self, token: str) -> Principal | None:
         digest = secrets.hash_token(token)

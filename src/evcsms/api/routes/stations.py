@@ -30,7 +30,7 @@ async def create_station(body: StationCreate, services: ServicesDep) -> StationC
     generated = None if body.password else secrets.new_station_password()
     await services.stations.create(
         body.id, password=body.password or generated, description=body.description,
-        registration=body.registration,
+        registration=body.registration, password_generated=generated is not None,
     )
     row, connectors = await services.stations.get(body.id)
     return StationCreated.build(
