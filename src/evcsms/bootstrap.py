@@ -119,6 +119,7 @@ async def build_services(
         services.leases.add(name, getattr(services, name))
     await services.presence.start()
     await services.message_log.start()
+    await services.sessions.start()
     if background and settings.role.worker:
         await services.leases.start()
     if settings.admin_token and await services.users.ensure_admin(settings.admin_token):
@@ -145,6 +146,7 @@ def _hook_commands(services: Services) -> None:
 async def close_services(services: Services) -> None:
     await services.leases.close()  # stops the singletons this node runs
     await services.webhooks.aclose()
+    await services.sessions.close()
     await services.presence.close()
     await services.message_log.close()
     await services.bus.close()

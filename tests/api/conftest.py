@@ -45,5 +45,7 @@ async def client(app: FastAPI, operator_token: str) -> AsyncIterator[httpx.Async
 
 
 async def flush(services: Services) -> None:
-    """Wait until everything queued on the writer (message log, token use) is committed."""
+    """Wait until everything queued on the writer (message log, token use) is committed and
+    running sessions' energy counts every reading stored."""
     await services.writer.submit(lambda conn: asyncio.sleep(0), "test-flush")
+    await services.sessions.refresh_energy()

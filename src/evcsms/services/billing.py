@@ -4,7 +4,9 @@ The usage handed to the pricing engine is built from the session's register read
 - the session runs from `started_at` to `stopped_at` (or now, for a live cost);
 - between consecutive register readings the energy is the register's rise (a fall counts
   as nothing), then every interval is scaled so the session's energy adds up to
-  `energy_wh`, the figure the metering rules settled on (offline baseline, resets);
+  `energy_wh`, the figure the metering rules settled on (offline baseline, resets); for
+  a running session that figure is worked out from the samples read here, since the
+  stored one may be a few seconds behind (`services.meter_sink`);
 - the time after the last rise of the register is *parking* (the car is connected but
   takes no more energy); before it, every interval is *charging*, pauses included (a
   pause the station or the grid imposed is not the driver's idle time);
@@ -31,7 +33,7 @@ from evcsms.bus.base import Bus
 from evcsms.domain import jsontext
 from evcsms.domain.cdrs import SessionFacts, build_cdr, cdr_id, credit_of
 from evcsms.domain.clock import Clock
-from evcsms.domain.metering import REGISTER, register_readings
+from evcsms.domain.metering import REGISTER, register_readings, session_energy
 from evcsms.domain.model import SessionStatus
 from evcsms.domain.money import show
 from evcsms.domain.pricing import Quote, State, Usage, UsagePeriod, price_session
@@ -57,13 +59,15 @@ class SessionCost:
     time_zone: str
     usage: Usage
     quote: Quote
+    energy_wh: Decimal  # the energy priced
 
 
-def session_usage(row: Any, samples: list[StoredSample], until: datetime) -> Usage:
-    """The usage of a session row (see the module doc)."""
+def session_usage(row: Any, samples: list[StoredSample], until: datetime,
+                  energy_wh: Decimal | None = None) -> Usage:
+    """The usage of a session row (see the module doc); `energy_wh` instead of the row's."""
     start = row.started_at
     end = max(until, start)
-    total_wh = Fraction(Decimal(row.energy_wh))
+    total_wh = Fraction(Decimal(row.energy_wh if energy_wh is None else energy_wh))
     registers = [(at, wh) for at, wh in register_readings(s.sampled_value() for s in samples
                                                           if s.measurand == REGISTER)
                  if start <= at <= end]
@@ -146,9 +150,16 @@ async def cost_in(conn: AsyncConnection, session_id: int, now: datetime) -> Sess
     zone = await site_zone(conn, row.station_id)
     samples = await stored_samples(conn, session_id)
     until = row.stopped_at or now
-    usage = session_usage(row, samples, until)
+    energy = Decimal(row.energy_wh)
+    if row.stopped_at is None:  # running: the stored energy may lag the samples
+        energy = session_energy(
+            (s.sampled_value() for s in samples if s.measurand == REGISTER),
+            meter_start_wh=row.meter_start_wh, started_at=row.started_at,
+            offline_start=row.offline_start).energy_wh
+    usage = session_usage(row, samples, until, energy)
     quote = price_session(tariff.tariff, usage, zone)
-    return SessionCost(session_id, row.stopped_at is not None, tariff, str(zone), usage, quote)
+    return SessionCost(session_id, row.stopped_at is not None, tariff, str(zone), usage, quote,
+                       energy)
 
 
 # -- CDRs ---------------------------------------------------------------------------------------

@@ -74,11 +74,11 @@ class LiveCostService:
             if self._last.get(session_id) == amount:
                 return False
             self._last[session_id] = amount
-            session = await self._billing_row(session_id)
+            meter_start = await self._meter_start(session_id)
             params = {"transaction_id": transaction_ref, "total_cost": float(amount),
                       "timestamp": iso_utc(self._clock.now()), "state": "Charging"}
-            if session is not None:
-                params["meter_wh"] = int(session)
+            if meter_start is not None:
+                params["meter_wh"] = int(meter_start + cost.energy_wh)
             try:
                 await self._commands.issue(station_id, "cost_updated", params,
                                            created_by="live-cost")
@@ -88,12 +88,9 @@ class LiveCostService:
                 return False
             return True
 
-    async def _billing_row(self, session_id: int) -> Decimal | None:
-        """The session's meter reading now (start + energy), in Wh, when known."""
+    async def _meter_start(self, session_id: int) -> Decimal | None:
+        """The session's meter reading at its start, in Wh, when known."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(t.ChargingSession.meter_start_wh,
-                                             t.ChargingSession.energy_wh).where(
-                t.ChargingSession.id == session_id))).first()
-        if row is None or row.meter_start_wh is None:
-            return None
-        return Decimal(row.meter_start_wh) + Decimal(row.energy_wh)
+            start = await conn.scalar(select(t.ChargingSession.meter_start_wh).where(
+                t.ChargingSession.id == session_id))
+        return None if start is None else Decimal(start)

@@ -9,14 +9,14 @@ copy of any sample seen twice, which is what the old one-row-per-sample unique k
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evcsms.domain.metering import Reading, SampledValue, readings_of, session_energy
@@ -95,6 +95,13 @@ async def stored_samples(
         .where(t.MeterReading.session_id == session_id)
         .order_by(t.MeterReading.timestamp, t.MeterReading.id)
     )
+    return _flatten(session_id, rows, measurand, limit)
+
+
+def _flatten(session_id: int, rows: Iterable[Any], measurand: str | None,
+             limit: int | None = None) -> list[StoredSample]:
+    """Readings (station, evse, timestamp, samples JSON), oldest first -> their samples,
+    each once (the first stored copy)."""
     seen: set[tuple[Any, ...]] = set()
     out: list[StoredSample] = []
     for station_id, evse_id, at, text in rows:
@@ -119,26 +126,50 @@ async def register_samples(conn: AsyncConnection, session_id: int) -> list[Sampl
 
 
 async def recompute_energy(conn: AsyncConnection, session_id: int) -> None:
-    row = (
-        await conn.execute(select(t.ChargingSession).where(t.ChargingSession.id == session_id))
-    ).first()
-    if row is None:
+    await recompute_energies(conn, [session_id])
+
+
+async def recompute_energies(conn: AsyncConnection, session_ids: Collection[int]) -> None:
+    """Recompute the energy (and meter anomalies) of these sessions from their stored
+    register samples: two reads and one batched update, however many sessions."""
+    ids = sorted(set(session_ids))
+    if not ids:
         return
-    result = session_energy(
-        await register_samples(conn, session_id),
-        meter_start_wh=row.meter_start_wh, meter_stop_wh=row.meter_stop_wh,
-        started_at=row.started_at, stopped_at=row.stopped_at, offline_start=row.offline_start,
-    )
-    anomalies = [
-        {
-            "kind": str(a.kind),
-            "timestamp": a.timestamp.isoformat() if a.timestamp is not None else None,
-            "detail": a.detail,
-        }
-        for a in result.anomalies
-    ]
+    sessions = (await conn.execute(
+        select(t.ChargingSession.id, t.ChargingSession.meter_start_wh,
+               t.ChargingSession.meter_stop_wh, t.ChargingSession.started_at,
+               t.ChargingSession.stopped_at, t.ChargingSession.offline_start)
+        .where(t.ChargingSession.id.in_(ids)))).all()
+    if not sessions:
+        return
+    readings: dict[int, list[Any]] = {row.id: [] for row in sessions}
+    result = await conn.execute(
+        select(t.MeterReading.session_id, t.MeterReading.station_id, t.MeterReading.evse_id,
+               t.MeterReading.timestamp, t.MeterReading.samples)
+        .where(t.MeterReading.session_id.in_(list(readings)))
+        .order_by(t.MeterReading.session_id, t.MeterReading.timestamp, t.MeterReading.id))
+    for session_id, *reading in result:
+        readings[session_id].append(reading)
+    updates = []
+    for row in sessions:
+        samples = [s.sampled_value() for s in _flatten(row.id, readings[row.id], REGISTER)]
+        energy = session_energy(
+            samples, meter_start_wh=row.meter_start_wh, meter_stop_wh=row.meter_stop_wh,
+            started_at=row.started_at, stopped_at=row.stopped_at,
+            offline_start=row.offline_start)
+        anomalies = [
+            {
+                "kind": str(a.kind),
+                "timestamp": a.timestamp.isoformat() if a.timestamp is not None else None,
+                "detail": a.detail,
+            }
+            for a in energy.anomalies
+        ]
+        updates.append({"sid": row.id, "energy": energy.energy_wh, "anomalies": anomalies})
     await conn.execute(
         update(t.ChargingSession)
-        .where(t.ChargingSession.id == session_id)
-        .values(energy_wh=result.energy_wh, meter_anomalies=anomalies)
+        .where(t.ChargingSession.id == bindparam("sid"))
+        .values(energy_wh=bindparam("energy"), meter_anomalies=bindparam("anomalies"))
+        .execution_options(synchronize_session=False),
+        updates,
     )

@@ -30,6 +30,7 @@ from evcsms.services.meter_store import (
     recompute_energy,
     stored_samples,
 )
+from evcsms.services.periodic import Periodic
 from evcsms.services.reservations import use_reservation
 from evcsms.services.tariffs import choose_tariff
 from evcsms.services.tokens import decide_in
@@ -88,12 +89,31 @@ class StartResult:
 
 
 class SessionService:
-    def __init__(self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock) -> None:
+    """Transactions and their meter values.
+
+    The energy of a running session is recomputed every `energy_refresh` seconds (and at
+    its end), not on every frame: see `services.meter_sink`."""
+
+    def __init__(self, engine: AsyncEngine, writer: BatchWriter, bus: Bus, clock: Clock, *,
+                 energy_refresh: float = 5.0) -> None:
         self._engine = engine
         self._writer = writer
         self._bus = bus
         self._clock = clock
         self._sink = MeterSink(writer)
+        self._refresher = Periodic("energy-refresh", energy_refresh, self._sink.refresh)
+
+    async def start(self) -> None:
+        self._refresher.start()
+
+    async def close(self) -> None:
+        """Stop refreshing, after one last refresh (what this node marked stale)."""
+        await self._refresher.close()
+        await self.refresh_energy()
+
+    async def refresh_energy(self) -> int:
+        """Bring the energy of every running session with new readings up to date now."""
+        return await self._sink.refresh()
 
     # -- OCPP 1.6 --------------------------------------------------------------------------
 
@@ -202,7 +222,7 @@ class SessionService:
         """Apply the event; (the token decision when it named a token, the session id)."""
         now = self._clock.now()
 
-        async def op(conn: AsyncConnection) -> tuple[TokenDecision | None, int]:
+        async def op(conn: AsyncConnection) -> tuple[TokenDecision | None, int, bool]:
             session_id = await _session_for_event(conn, msg, now)
             decision = None
             if msg.id_token:
@@ -221,10 +241,14 @@ class SessionService:
                 await _apply_event(conn, session_id, msg, now)
                 if msg.event_type != "Ended" and (msg.reservation_id or msg.id_token):
                     await use_reservation(conn, session_id, msg.reservation_id, now)
-            await recompute_energy(conn, session_id)
-            return decision, session_id
+            now_needed = msg.event_type == "Ended" or await _finished(conn, session_id)
+            if now_needed:  # billed: never stale
+                await recompute_energy(conn, session_id)
+            return decision, session_id, now_needed
 
-        decision, session_id = await self._writer.submit(op, "transaction-event")
+        decision, session_id, recomputed = await self._writer.submit(op, "transaction-event")
+        if not recomputed:
+            self._sink.mark_stale(session_id)
         await self._publish(msg.event_type.lower(), msg.station_id, session_id)
         return decision, session_id
 
@@ -306,6 +330,12 @@ async def _session_for_event(conn: AsyncConnection, msg: TransactionEvent, now: 
         conn, msg.station_id, msg.transaction_ref, msg.evse_id or 0, msg.connector_id or 1,
         msg.id_token, msg.timestamp, now, offline=msg.offline and msg.event_type == "Started",
     )
+
+
+async def _finished(conn: AsyncConnection, session_id: int) -> bool:
+    status = await conn.scalar(
+        select(t.ChargingSession.status).where(t.ChargingSession.id == session_id))
+    return bool(status == SessionStatus.COMPLETED.value)
 
 
 async def _record_event(

@@ -35,7 +35,11 @@ async def test_samples_join_their_transaction_and_update_its_energy(ctx):
     await _send(ctx, _frame("1.75", transactionId=tx))
     [row] = await ctx.services.sessions.samples(tx)
     assert (row.evse_id, row.value, row.unit) == (1, Decimal("1.75"), "kWh")
+    # a running session's energy is brought up to date off the answer's path
+    assert (await ctx.services.sessions.get(tx)).energy_wh == Decimal(0)
+    assert await ctx.services.sessions.refresh_energy() == 1
     assert (await ctx.services.sessions.get(tx)).energy_wh == Decimal(750)
+    assert await ctx.services.sessions.refresh_energy() == 0  # nothing new since
 
 
 async def test_a_resent_frame_is_not_counted_twice(ctx):
@@ -43,6 +47,7 @@ async def test_a_resent_frame_is_not_counted_twice(ctx):
     for _ in range(2):
         await _send(ctx, _frame("1.75", transactionId=tx))
     assert len(await ctx.services.sessions.samples(tx)) == 1
+    await ctx.services.sessions.refresh_energy()
     assert (await ctx.services.sessions.get(tx)).energy_wh == Decimal(750)
 
 

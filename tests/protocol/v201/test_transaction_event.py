@@ -58,8 +58,9 @@ async def _session(ctx):
 async def test_started_updated_ended_counts_energy_from_the_register(ctx):
     assert await call(transaction_event, ctx, STARTED) == {"idTokenInfo": {"status": "Accepted"}}
     assert await call(transaction_event, ctx, UPDATED) == {}
+    await ctx.services.sessions.refresh_energy()  # a running session: refreshed off-path
     assert (await _session(ctx)).energy_wh == Decimal(500)
-    assert await call(transaction_event, ctx, ENDED) == {}
+    assert await call(transaction_event, ctx, ENDED) == {}  # the end: counted at once
     row = await _session(ctx)
     assert (row.transaction_ref, row.evse_id, row.connector_id, row.id_token) == (
         "TX-1", 1, 1, "TAG1"
@@ -124,6 +125,7 @@ async def test_kwh_and_multipliers_are_counted_in_wh(ctx):
     ]
     for payload in (started, updated):
         await call(transaction_event, ctx, payload)
+    await ctx.services.sessions.refresh_energy()
     assert (await _session(ctx)).energy_wh == Decimal(2500)  # 10 000 Wh -> 12 500 Wh
 
 
