@@ -213,7 +213,8 @@ async def _bus(settings: Settings) -> Bus:
         return MemoryBus()
     from evcsms.bus.nats import NatsBus
 
-    return await NatsBus.connect(settings.bus_url, name=f"evcsms-{node_name()}")
+    return await NatsBus.connect(settings.bus_url, name=f"evcsms-{node_name()}",
+                                 prefix=settings.cluster_namespace())
 
 
 def build_app(services: Services, settings: Settings) -> Router:

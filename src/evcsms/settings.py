@@ -7,6 +7,7 @@ A missing or wrong setting fails at start with a message that names it
 from __future__ import annotations
 
 import enum
+import hashlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     bus_url: str | None = Field(
         default=None, pattern=r"^nats://", description="NATS server shared by the nodes of a "
         "cluster (e.g. nats://127.0.0.1:4222); unset: one node, in-process bus")
+    bus_prefix: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the cluster's namespace on the NATS server (every subject starts with "
+                    "it); default: derived from the database's host, port, name and schema, "
+                    "so the nodes of one cluster agree and two clusters never mix")
     call_timeout: float = Field(default=30.0, gt=0, le=600)
     storage_timeout: float = Field(
         default=10.0, gt=0, le=300,
@@ -136,6 +142,16 @@ class Settings(BaseSettings):
         elif ":" in host:
             host = f"[{host}]"
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    def cluster_namespace(self) -> str:
+        """`bus_prefix`, or one derived from where the cluster's data lives."""
+        if self.bus_prefix:
+            return self.bus_prefix
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        where = f"{url.host}:{url.port}/{url.database}/{self.database_schema or ''}"
+        return "evcsms-" + hashlib.blake2b(where.encode(), digest_size=5).hexdigest()
 
     @property
     def is_sqlite(self) -> bool:

@@ -109,8 +109,13 @@ def _lean(sub: Any) -> bool:
 
 
 class NatsBus:
-    def __init__(self, client: Client) -> None:
+    """`prefix` is the cluster's namespace on the server: every subject is sent as
+    `<prefix>.<subject>` and handed back without it, so clusters (or test runs) sharing
+    one NATS server never hear each other's events nor serve each other's stations."""
+
+    def __init__(self, client: Client, *, prefix: str = "") -> None:
         self._nc = client
+        self._prefix = f"{prefix}." if prefix else ""
         self._lost: asyncio.Future[None] | None = None  # done when the connection drops
         self._down_since: float | None = None
         self._warned_at = 0.0
@@ -120,10 +125,10 @@ class NatsBus:
 
     @classmethod
     async def connect(cls, url: str, *, name: str = "evcsms",
-                      reconnect_wait: float = 0.5) -> NatsBus:
+                      reconnect_wait: float = 0.5, prefix: str = "") -> NatsBus:
         """Connect (retrying while the server restarts: commands fail clearly meanwhile)."""
         client = Client()
-        bus = cls(client)
+        bus = cls(client, prefix=prefix)
         options: dict[str, Any] = {
             "name": name, "max_reconnect_attempts": -1, "reconnect_time_wait": reconnect_wait,
             "connect_timeout": 5, "allow_reconnect": True,
@@ -142,7 +147,7 @@ class NatsBus:
         """Send an event; one the client cannot take (closed, draining, its reconnect buffer
         full) is dropped, counted and logged at most every 10 s (see `Bus.publish`)."""
         try:
-            await self._nc.publish(subject, orjson.dumps(message))
+            await self._nc.publish(self._prefix + subject, orjson.dumps(message))
         except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError,
                 nats.errors.ConnectionDrainingError) as exc:
             self.dropped_events += 1
@@ -155,11 +160,12 @@ class NatsBus:
     async def subscribe(self, pattern: str, handler: EventHandler) -> _Sub:
         async def deliver(msg: Msg) -> None:
             try:
-                await handler(msg.subject, orjson.loads(msg.data))
+                await handler(msg.subject[cut:], orjson.loads(msg.data))
             except Exception:
                 log.exception("event handler for %s failed", msg.subject)
 
-        return _Sub(await self._nc.subscribe(pattern, cb=deliver))
+        cut = len(self._prefix)
+        return _Sub(await self._nc.subscribe(self._prefix + pattern, cb=deliver))
 
     async def serve(self, subject: str, handler: RequestHandler) -> _Sub:
         async def answer(msg: Msg) -> None:
@@ -173,10 +179,10 @@ class NatsBus:
             except Exception as exc:  # closed, reconnect buffer full: as nats-py reports it
                 await self._error(exc)
 
-        sub: Any = await self._nc.subscribe(subject)  # no callback: no task, answered below
+        sub: Any = await self._nc.subscribe(self._prefix + subject)  # no callback: no task
         if not _lean(sub):  # a nats-py this was not written for: its own way, a task each
             await sub.unsubscribe()
-            return _Sub(await self._nc.subscribe(subject, cb=answer))
+            return _Sub(await self._nc.subscribe(self._prefix + subject, cb=answer))
         queue: asyncio.Queue[Msg] = sub._pending_queue
         sub._message_iterator = None  # nobody iterates; frees the queue it would read
         sub._pending_queue = answering = _Answering(self, sub, answer)
@@ -200,7 +206,7 @@ class NatsBus:
             raise BusUnavailableError(f"{BUS_UNAVAILABLE} (not connected to NATS: {state})")
         lost = self._lost_signal()
         sending: asyncio.Future[Msg] = asyncio.ensure_future(
-            self._nc.request(subject, orjson.dumps(message), timeout=timeout_s))
+            self._nc.request(self._prefix + subject, orjson.dumps(message), timeout=timeout_s))
         either: list[asyncio.Future[Any]] = [sending, lost]
         try:
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
