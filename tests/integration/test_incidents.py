@@ -195,3 +195,26 @@ async def test_a_201_notify_event_fault_opens_an_incident_and_its_clearing_resol
                 break
             await asyncio.sleep(0.02)
         assert row.status == "resolved" and "reports it cleared" in notes[-1].text
+
+
+async def test_meter_value_rules_see_every_reading_when_decoded_in_chunks(services, clock,
+                                                                         monkeypatch):
+    """A node taking the diagnostics over on a busy database decodes the backlog a chunk at
+    a time (bounded memory); every reading still counts."""
+    from evcsms.domain.metering import SampledValue
+    from evcsms.services import diagnostics
+
+    monkeypatch.setattr(diagnostics, "_CHUNK_ROWS", 1)
+    await services.stations.create("CP1", password=None)
+    now = clock.now()
+    for minutes in (12, 6, 0):
+        at = now - timedelta(minutes=minutes)
+        await services.sessions.meter_values("CP1", 1, [
+            SampledValue(at, Decimal("195"), "Voltage", "V", phase="L1-N"),
+            SampledValue(at, Decimal("5000"), "Energy.Active.Import.Register", "Wh"),
+            SampledValue(at, Decimal("11000"), "Power.Active.Import", "W")])
+    assert await services.diagnostics.check_meter_values(clock.now()) >= 2
+    kinds = sorted(i.kind for i in await _incidents(services, status="active"))
+    assert kinds == ["frozen_register", "voltage_out_of_band"]
+    # all three readings were read: nothing is left for the next sweep
+    assert await services.diagnostics.check_meter_values(clock.now()) == 0

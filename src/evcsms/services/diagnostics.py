@@ -43,6 +43,8 @@ from evcsms.storage import tables as t
 log = logging.getLogger(__name__)
 
 _SWEEP_ROWS = 200_000  # readings per sweep at most; the rest wait for the next one
+_CHUNK_ROWS = 10_000  # readings decoded at once (a node taking over on a busy database
+# would otherwise decode 200,000 readings, ~1 GB of sample objects, in one go)
 _WINDOWED = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
 _METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_current", "over_temperature",
                 "frozen_register")
@@ -252,6 +254,19 @@ class DiagnosticsService:
         book = await self._thresholds.book()
         window_start = now - timedelta(minutes=int(book.widest("frozen_minutes")) + 5)
         limits = limits if limits is not None else {}
+        made, seen = 0, 0
+        while seen < _SWEEP_ROWS:
+            found, count = await self._check_chunk(now, window_start, book, limits)
+            made, seen = made + found, seen + count
+            if count < _CHUNK_ROWS:
+                break
+        for gone in [k for k, w in self._windows.items() if not w or w[-1].at < window_start]:
+            del self._windows[gone]
+        return made
+
+    async def _check_chunk(self, now: datetime, window_start: datetime, book: Any,
+                           limits: dict[str, faults.Thresholds]) -> tuple[int, int]:
+        """`check_meter_values` over the next `_CHUNK_ROWS` readings: (findings, readings)."""
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(
                 t.MeterReading.id, t.MeterReading.station_id, t.MeterReading.evse_id,
@@ -259,7 +274,7 @@ class DiagnosticsService:
                 .where(t.MeterReading.id > self._last_reading,
                        t.MeterReading.timestamp >= window_start,
                        t.MeterReading.timestamp <= now)
-                .order_by(t.MeterReading.id).limit(_SWEEP_ROWS))).all()
+                .order_by(t.MeterReading.id).limit(_CHUNK_ROWS))).all()
             open_keys = set((await conn.execute(select(t.Incident.key).where(
                 t.Incident.status.in_(("open", "acknowledged")),
                 t.Incident.kind.in_(_METER_KINDS)))).scalars())
@@ -297,9 +312,7 @@ class DiagnosticsService:
             for key in open_keys - keys:
                 if _about(key, subject):
                     await self._incidents.clear(key, "recent meter values are normal")
-        for gone in [k for k, w in self._windows.items() if not w or w[-1].at < window_start]:
-            del self._windows[gone]
-        return made
+        return made, len(rows)
 
     async def check_stuck_sessions(self, now: datetime,
                                    limits: dict[str, faults.Thresholds] | None = None) -> int:

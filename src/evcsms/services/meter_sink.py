@@ -55,7 +55,7 @@ class _Bound:
     future: asyncio.Future[None] | None = None
 
 
-REFRESH_CHUNK = 200  # sessions per recompute job (bounds one writer operation)
+REFRESH_CHUNK = 25  # sessions per recompute job: short, so answers slot in between
 
 
 class MeterSink:
