@@ -543,16 +543,20 @@ class LoadService:
         if self._engine.dialect.name != "postgresql":
             yield True
             return
+        # keyed by the schema too: clusters (and tests) sharing a database in different
+        # schemas must not wait for each other's sites of the same name
         key = int.from_bytes(hashlib.blake2b(f"evcsms-load:{site_id}".encode(),
-                                             digest_size=8).digest(), "big", signed=True)
+                                             digest_size=4).digest(), "big", signed=True)
+        lock = "SELECT pg_try_advisory_lock(hashtext(current_schema()), :k)"
+        unlock = "SELECT pg_advisory_unlock(hashtext(current_schema()), :k)"
         async with self._engine.connect() as conn:
-            held = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            held = bool(await conn.scalar(text(lock), {"k": key}))
             await conn.commit()
             try:
                 yield held
             finally:
                 if held:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.execute(text(unlock), {"k": key})
                     await conn.commit()
 
 
