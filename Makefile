@@ -8,7 +8,7 @@ RUN := $(VENV)/bin
 DEMO_STATIONS ?= 5
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-fast lint bench clean
+.PHONY: help install browser run demo test test-fast lint bench clean
 
 help: ## Show the targets and what they do
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,12 +23,15 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.synced ## Create .venv with the locked dependencies (runs automatically)
 
+browser: ## Install Debian's chromium for the browser tests when missing (runs automatically)
+	@scripts/ensure-chromium
+
 run: install ## Start evcsms on SQLite with a simulated fleet charging; prints the URLs to open
 	$(RUN)/evcsms demo --stations $(DEMO_STATIONS)
 
 demo: run ## Same as run
 
-test: install ## Run the whole test suite (unit, storage on SQLite and PostgreSQL, integration, API, layer contracts)
+test: install browser ## Run the whole test suite (unit, storage on SQLite and PostgreSQL, integration, API, browser, layer contracts)
 	$(RUN)/lint-imports pyproject.toml
 	$(RUN)/python -m pytest -n 2 --dist loadgroup -q
 
