@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from evcsms.services.container import Services
-from evcsms.storage.writer import StorageUnavailableError
+from evcsms.storage.outage import StorageUnavailableError
 
 
 async def test_storage_unavailable_is_503_with_retry_after(

@@ -17,7 +17,7 @@ from evcsms.domain.model import Registration
 from evcsms.gateway.admission import GateFullError, HandshakeGate
 from evcsms.gateway.server import OcppGateway
 from evcsms.services.stations import Admission, Handshake
-from evcsms.storage.writer import StorageUnavailableError
+from evcsms.storage.outage import StorageUnavailableError
 
 # -- the gate -------------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from evcsms.services.messagelog import MessageLog
 from evcsms.services.presence import Presence
 from evcsms.storage import tables as t
 from evcsms.storage.database import create_engine
-from evcsms.storage.writer import BatchWriter, StorageUnavailableError, is_unavailable
+from evcsms.storage.outage import StorageUnavailableError, is_unavailable
+from evcsms.storage.writer import BatchWriter
 from tests.conftest import PG_URL, _truncate
 from tests.integration.tcp_proxy import TcpProxy
 

@@ -23,7 +23,7 @@ from evcsms.services.errors import (
     NotFoundError,
     ServiceError,
 )
-from evcsms.storage.writer import StorageUnavailableError
+from evcsms.storage.outage import StorageUnavailableError
 
 _STATUS: tuple[tuple[type[ServiceError], int], ...] = (
     (NotFoundError, 404),

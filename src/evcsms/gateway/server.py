@@ -38,7 +38,7 @@ from evcsms.gateway.transport import PING_EXTENSION
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
 from evcsms.services.stations import Admission, Handshake
-from evcsms.storage.writer import StorageUnavailableError
+from evcsms.storage.outage import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evcsms.domain.clock import Clock
 from evcsms.storage import tables as t
-from evcsms.storage.writer import BatchWriter, StorageUnavailableError
+from evcsms.storage.outage import StorageUnavailableError
+from evcsms.storage.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 

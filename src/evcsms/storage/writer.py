@@ -56,8 +56,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from evcsms.storage.outage import (
+    StorageUnavailableError,
+    describe_error,
+    is_unavailable,
+    timed_out,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,68 +73,12 @@ Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 Bulk = Callable[[str], Statements]
 
 
-STORAGE_UNAVAILABLE = "storage unavailable, retry later"
-
-# SQLSTATEs that mean "cannot talk to the database": class 08 (connection exception),
-# administrator/crash shutdown, cannot connect now (starting up), too many connections.
-_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
 # set in the probe's task: its connects pass the breaker's gate (no one else's do)
 _PROBING: contextvars.ContextVar[bool] = contextvars.ContextVar("storage_probe", default=False)
 
 
 class WriterClosedError(RuntimeError):
     """The writer is shut down; the operation was not run."""
-
-
-class StorageUnavailableError(RuntimeError):
-    """The database cannot be reached; the operation was not stored (retry later)."""
-
-    def __init__(self, cause: str = "") -> None:
-        super().__init__(f"{STORAGE_UNAVAILABLE} ({cause})" if cause else STORAGE_UNAVAILABLE)
-        self.cause = cause
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) means the database cannot be reached, as opposed
-    to an error of the statement itself (a constraint, bad data)."""
-    todo: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while todo and len(seen) < 16:
-        error = todo.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        if isinstance(error, StorageUnavailableError | OSError | sa_exc.TimeoutError):
-            return True  # OSError covers refused, reset, unreachable and TimeoutError
-        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-            return True
-        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-        if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_STATES):
-            return True
-        text = str(error)
-        if type(error).__name__ == "InterfaceError" and "connection" in text and "closed" in text:
-            return True  # asyncpg: "cannot perform operation: connection is closed"
-        todo.extend(e for e in (getattr(error, "orig", None), error.__cause__, error.__context__)
-                    if isinstance(e, BaseException))
-    return False
-
-
-def _timed_out(exc: BaseException) -> bool:
-    todo: list[BaseException] = [exc]
-    for _ in range(16):
-        if not todo:
-            break
-        error = todo.pop()
-        if isinstance(error, TimeoutError | sa_exc.TimeoutError):
-            return True
-        todo.extend(e for e in (getattr(error, "orig", None), error.__cause__)
-                    if isinstance(e, BaseException))
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -333,10 +283,10 @@ class BatchWriter:
             return await self._transaction(jobs)
         except Exception as exc:
             await self._after_error(jobs)
-            if not (reused and is_unavailable(exc) and not _timed_out(exc)):
+            if not (reused and is_unavailable(exc) and not timed_out(exc)):
                 raise
             log.warning("storage connection lost (%s); retrying %d job(s) on a fresh one",
-                        _describe(exc), len(jobs))
+                        describe_error(exc), len(jobs))
         try:
             return await self._transaction(jobs)
         except Exception:
@@ -349,7 +299,7 @@ class BatchWriter:
         """Open the breaker (once per outage) and start probing."""
         if self._outage is not None or self._closed:
             return
-        self._outage = _Outage(asyncio.get_running_loop().time(), _describe(exc))
+        self._outage = _Outage(asyncio.get_running_loop().time(), describe_error(exc))
         log.error("storage unavailable (%s): writes fail at once until a probe, every "
                   "%.1f s, reaches the database", self._outage.cause, self._probe_interval)
         self._probe_task = asyncio.create_task(self._probe(), name="batch-writer-probe")
@@ -377,7 +327,7 @@ class BatchWriter:
             try:
                 connection = await self._probe_once()
             except Exception as exc:
-                outage.cause = _describe(exc)
+                outage.cause = describe_error(exc)
                 log.debug("storage probe %d failed: %s", outage.probes, outage.cause)
                 await asyncio.sleep(max(0.0, self._probe_interval - (loop.time() - started)))
                 continue
