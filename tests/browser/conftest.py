@@ -80,8 +80,13 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
-    """A fresh browser context and page; its screenshot is saved when the test ends."""
+async def page(
+    browser: Browser, node: Running, request: pytest.FixtureRequest,
+) -> AsyncIterator[Page]:
+    """A fresh browser context and page; its screenshot is saved when the test ends.
+
+    Depends on `node` so that the page (and any /ui/events stream it holds) is closed before
+    the node stops: uvicorn would otherwise wait for the open stream on shutdown."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     tab = await context.new_page()
