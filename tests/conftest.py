@@ -80,7 +80,7 @@ def pg_schema() -> Iterator[str]:
 TABLES = (
     "message_log, meter_readings, cdrs, fault_thresholds, status_history, outage_exclusions, incidents, "
     "log_uploads, firmware_update_events, firmware_updates, device_variables, "
-    "reservations, charging_profiles, site_load, "
+    "reservations, charging_profiles, site_load, web_secrets, "
     "incident_notes, webhooks, tariff_assignments, tariff_versions, sites, transaction_events, "
     "station_events, commands, sessions, connectors, id_tokens, api_tokens, users, stations"
 )

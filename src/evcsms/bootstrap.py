@@ -155,7 +155,8 @@ async def close_services(services: Services) -> None:
 
 
 class Router:
-    """One port for both: WebSocket `/ocpp/...` to the gateway, everything else to the API.
+    """One port for both: WebSocket `/ocpp/...` to the gateway, everything else to the API
+    (and the web dashboard it mounts at `/ui`).
 
     A node without the gateway role refuses station connections (HTTP 404 at the
     handshake); one without the API role serves only `/api/v1/health`."""
@@ -171,6 +172,8 @@ class Router:
             else:
                 await _refuse_websocket(scope, receive, send)
         else:
+            if scope["type"] == "http" and scope["path"] == "/ui":  # the dashboard's root
+                scope = dict(scope, path="/ui/", raw_path=b"/ui/")
             await self.api(scope, receive, send)
 
 
@@ -231,6 +234,10 @@ def build_app(services: Services, settings: Settings) -> Router:
     services.log_uploads.base_url = settings.upload_base_url()  # the address actually served
     api = create_api(services, settings)
     api.state.gateway = gateway  # /health shows its connections and admission counters
+    if settings.role.api:  # the operators' web dashboard (login, fleet overview, live)
+        from evcsms.web import create_web
+
+        api.mount("/ui", create_web(services, settings))
     return Router(gateway, api)
 
 

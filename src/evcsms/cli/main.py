@@ -134,3 +134,27 @@ tariff_commands.register(cli)
 from evcsms.cli import diagnostics as diagnostics_commands  # noqa: E402
 
 diagnostics_commands.register(cli)
+
+
+_users_group = cli.commands["users"]
+assert isinstance(_users_group, click.Group)
+
+
+@_users_group.command("set-password")
+@click.argument("name")
+@database_option
+def users_set_password(name: str, database_url: str | None) -> None:
+    """Set the password NAME logs in to the web dashboard (/ui) with.
+
+    Prompts twice, or reads EVCSMS_NEW_PASSWORD (for scripts). At least 12 characters."""
+    import os
+
+    password = os.environ.get("EVCSMS_NEW_PASSWORD") or click.prompt(
+        "New password", hide_input=True, confirmation_prompt=True)
+    settings = settings_or_exit(database_url=database_url)
+
+    async def work(svc: Services) -> None:
+        await svc.users.set_password(name, password)
+
+    with_services(settings, work)
+    click.echo(f"password of {name} set; log in at /ui/login")

@@ -414,6 +414,19 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # PBKDF2 of the password an operator logs in to the web dashboard with (migration 0010)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+
+
+class WebSecret(Base):
+    """Keys of the web dashboard (the session cookie's HMAC key), made once per database so
+    every node of a cluster signs and checks the same cookies (migration 0010)."""
+
+    __tablename__ = "web_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ApiToken(Base):

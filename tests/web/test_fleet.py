@@ -1,0 +1,109 @@
+"""The fleet overview: states and counts from connection and connector statuses, filters,
+and the live updates by server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import httpx
+
+from evcsms.domain.clock import FrozenClock
+from evcsms.services.container import Services
+from evcsms.services.stations import ConnectorStatus
+from evcsms.settings import Settings
+from evcsms.web.fleet import station_state
+from tests.integration.conftest import running
+from tests.web.conftest import PASSWORD, log_in
+
+FLEET = {  # station -> (connected, connector statuses), and the state the page must show
+    "CP1": (True, ["Charging", "Available"], "charging"),
+    "CP2": (True, ["Available"], "available"),
+    "CP3": (True, ["Faulted", "Charging"], "faulted"),
+    "CP4": (False, ["Charging"], "offline"),
+    "CP5": (True, ["Available", "Available"], "available"),
+}
+
+
+async def make_fleet(services: Services, clock: FrozenClock) -> None:
+    for station_id, (connected, statuses, _) in FLEET.items():
+        await services.stations.create(station_id, password=None,
+                                       description=f"bay {station_id[-1]}")
+        for evse, status in enumerate(statuses, start=1):
+            await services.stations.connector_status(
+                station_id, ConnectorStatus(evse, 1, status), clock.now())
+        if connected:
+            await services.stations.set_connected(station_id, True, "node-a")
+
+
+def states_of(html: str) -> dict[str, str]:
+    return dict(re.findall(
+        r'<tr data-station-id="([^"]+)">.*?<td data-state="([^"]+)"', html, re.DOTALL))
+
+
+def counts_of(html: str) -> dict[str, int]:
+    return {k: int(v) for k, v in re.findall(r'data-count="([a-z]+)">(\d+)<', html)}
+
+
+def test_station_state_rules() -> None:
+    assert station_state(False, ["Charging"]) == "offline"
+    assert station_state(True, ["Available", "Faulted"]) == "faulted"
+    assert station_state(True, ["SuspendedEV", "Available"]) == "charging"
+    assert station_state(True, ["Preparing"]) == "occupied"
+    assert station_state(True, []) == "available"
+    assert station_state(True, ["Unavailable"]) == "unavailable"
+
+
+async def test_fleet_page_lists_stations_with_states_and_counts(
+        logged_in: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
+    await make_fleet(services, clock)
+    page = await logged_in.get("/ui/")
+    assert page.status_code == 200
+    assert states_of(page.text) == {sid: want for sid, (_, _, want) in FLEET.items()}
+    assert counts_of(page.text) == {"charging": 1, "available": 2, "faulted": 1, "offline": 1}
+    assert "script-src 'nonce-" in page.headers["content-security-policy"]
+
+
+async def test_fleet_page_filters_by_state_and_text(
+        logged_in: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
+    await make_fleet(services, clock)
+    faulted = await logged_in.get("/ui/", params={"state": "faulted"})
+    assert list(states_of(faulted.text)) == ["CP3"]
+    assert counts_of(faulted.text)["available"] == 2  # the counts stay the fleet's
+    assert list(states_of((await logged_in.get("/ui/", params={"q": "bay 2"})).text)) == ["CP2"]
+    assert list(states_of((await logged_in.get(
+        "/ui/", params={"q": "cp", "state": "available"})).text)) == ["CP2", "CP5"]
+    assert states_of((await logged_in.get("/ui/", params={"q": "none\x00"})).text) == {}
+
+
+async def test_events_stream_delivers_a_status_change(
+        services: Services, settings: Settings, clock: FrozenClock) -> None:
+    await make_fleet(services, clock)
+    async with running(services, settings) as node, httpx.AsyncClient(
+            base_url=node.http, timeout=10) as client:
+        assert (await log_in(client, "alice", PASSWORD)).status_code == 401  # no such user yet
+        from evcsms.services.users import UserRole
+
+        await services.users.create("alice", UserRole.OPERATOR)
+        await services.users.set_password("alice", PASSWORD)
+        assert (await log_in(client, "alice", PASSWORD)).status_code == 303
+        async with client.stream("GET", "/ui/events") as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": connected"
+            await services.stations.connector_status(
+                "CP2", ConnectorStatus(1, 1, "Faulted"), clock.now())
+            await services.stations.set_connected("CP1", False, "node-a")
+
+            async def next_event() -> dict[str, str]:
+                async for line in lines:
+                    if line.startswith("data: "):
+                        return dict(json.loads(line[6:]))
+                raise AssertionError("stream ended")
+
+            first = await asyncio.wait_for(next_event(), 5)
+            second = await asyncio.wait_for(next_event(), 5)
+        assert first == {"station_id": "CP2", "state": "faulted", "connectors": "1: Faulted"}
+        assert second["station_id"] == "CP1" and second["state"] == "offline"

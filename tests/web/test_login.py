@@ -1,0 +1,101 @@
+"""Logging in to the dashboard: passwords, the session cookie, CSRF, logging out."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from evcsms.cli.main import cli
+from evcsms.services.container import Services
+from evcsms.services.errors import InvalidInputError, NotFoundError
+from evcsms.services.users import UserRole
+from tests.web.conftest import PASSWORD, csrf_of, log_in
+
+
+async def test_set_password_and_login(services: Services) -> None:
+    await services.users.create("bob", UserRole.OPERATOR)
+    assert await services.users.login("bob", PASSWORD) is None  # no password yet
+    with pytest.raises(InvalidInputError, match="at least 12"):
+        await services.users.set_password("bob", "short")
+    with pytest.raises(NotFoundError):
+        await services.users.set_password("nobody", PASSWORD)
+    await services.users.set_password("bob", PASSWORD)
+    principal = await services.users.login("bob", PASSWORD)
+    assert principal is not None and principal.name == "bob"
+    assert principal.role is UserRole.OPERATOR
+    assert await services.users.login("bob", PASSWORD + "x") is None
+    assert await services.users.login("nobody", PASSWORD) is None
+
+
+async def test_login_success_sets_a_safe_session_cookie(browser: httpx.AsyncClient,
+                                                        operator: str) -> None:
+    response = await log_in(browser, operator, PASSWORD)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/"
+    cookie = response.headers["set-cookie"]
+    assert "evcsms_session=" in cookie
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=28800" in cookie
+    page = await browser.get("/ui/")
+    assert page.status_code == 200
+    assert "alice" in page.text and "Log out" in page.text
+
+
+async def test_login_failure_is_a_401_page_with_a_clear_message(browser: httpx.AsyncClient,
+                                                                operator: str) -> None:
+    response = await log_in(browser, operator, "wrong password!!")
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.text
+    assert "evcsms_session" not in response.headers.get("set-cookie", "")
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_login_without_csrf_token_is_refused(browser: httpx.AsyncClient,
+                                                   operator: str) -> None:
+    await browser.get("/ui/login")
+    response = await browser.post("/ui/login", data={"username": operator, "password": PASSWORD})
+    assert response.status_code == 403
+    forged = await browser.post("/ui/login", data={
+        "username": operator, "password": PASSWORD, "csrf_token": "guessed"})
+    assert forged.status_code == 403
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_logged_out_requests_redirect_to_login(browser: httpx.AsyncClient) -> None:
+    for path in ("/ui/", "/ui", "/ui/?state=faulted"):
+        response = await browser.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/ui/login"
+    assert (await browser.get("/ui/events")).status_code == 401
+    forged = "eyJ1IjoxLCJlIjo5OTk5OTk5OTk5LCJuIjoiYWEifQ.AAAA"
+    browser.cookies.set("evcsms_session", forged, path="/ui")
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_logout_needs_post_and_csrf(logged_in: httpx.AsyncClient) -> None:
+    assert (await logged_in.get("/ui/logout")).status_code == 405
+    assert (await logged_in.post("/ui/logout", data={})).status_code == 403
+    assert (await logged_in.get("/ui/")).status_code == 200
+    token = csrf_of((await logged_in.get("/ui/")).text)
+    response = await logged_in.post("/ui/logout", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    assert (await logged_in.get("/ui/")).status_code == 303
+
+
+async def test_a_new_password_ends_the_sessions(logged_in: httpx.AsyncClient,
+                                                services: Services) -> None:
+    assert (await logged_in.get("/ui/")).status_code == 200
+    await services.users.set_password("alice", "another long password")
+    assert (await logged_in.get("/ui/")).status_code == 303
+
+
+def test_cli_set_password_from_the_environment(tmp_path: object) -> None:
+    env = {"EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+    assert CliRunner().invoke(cli, ["users", "create-operator", "carol"], env=env).exit_code == 0
+    short = CliRunner().invoke(cli, ["users", "set-password", "carol"],
+                               env=env | {"EVCSMS_NEW_PASSWORD": "short"})
+    assert short.exit_code == 1 and "at least 12" in short.output
+    prompted = CliRunner().invoke(cli, ["users", "set-password", "carol"], env=env,
+                                  input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert prompted.exit_code == 0, prompted.output
+    assert "password of carol set" in prompted.output
