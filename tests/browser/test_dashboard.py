@@ -1,0 +1,83 @@
+"""Operator journeys through the web dashboard (/ui) in Debian's Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Page, expect
+
+from evcsms.services.container import Services
+from evcsms.services.users import UserRole
+from tests.browser.conftest import LOOP
+from tests.integration.conftest import Running, open_station, rpc
+
+pytestmark = [pytest.mark.slow, LOOP]
+
+
+PASSWORD = "correct horse battery"
+
+
+async def log_in(page: Page, node: Running, services: Services, name: str = "alice") -> None:
+    await services.users.create(name, UserRole.OPERATOR)
+    await services.users.set_password(name, PASSWORD)
+    await page.goto(f"{node.http}/ui/login")
+    await page.fill("input[name=username]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(f"{node.http}/ui/")
+
+
+async def test_an_operator_logs_in_and_sees_the_fleet(
+    node: Running, page: Page, services: Services,
+):
+    await services.users.create("alice", UserRole.OPERATOR)
+    await services.users.set_password("alice", "correct horse battery")
+    await services.stations.create("CP1", password=None, description="Harbour, bay 1")
+
+    await page.goto(f"{node.http}/ui/")  # not logged in: sent to the login form
+    await expect(page).to_have_url(f"{node.http}/ui/login")
+    assert await page.locator("input[name=csrf_token]").get_attribute("value")
+    await page.fill("input[name=username]", "alice")
+    await page.fill("input[name=password]", "correct horse battery")
+    await page.get_by_role("button", name="Log in").click()
+
+    await expect(page).to_have_url(f"{node.http}/ui/")
+    row = page.locator('tr[data-station-id="CP1"]')
+    await expect(row).to_be_visible()
+    await expect(row.locator("[data-state]")).to_have_attribute("data-state", "offline")
+    await expect(page.locator('[data-count="offline"]')).to_have_text("1")
+
+
+async def test_the_fleet_page_follows_a_station_live(node: Running, page: Page, services: Services):
+    station_password = "a-long-station-password-1"
+    await services.stations.create("CP1", password=station_password)
+    await log_in(page, node, services)
+    await expect(page.locator("#live")).to_have_attribute("data-live", "on")  # SSE connected
+    state = page.locator('tr[data-station-id="CP1"] [data-state]')
+    await expect(state).to_have_attribute("data-state", "offline")
+
+    ws = await open_station(node, "CP1", password=station_password)
+    try:
+        boot = await rpc(ws, [2, "b1", "BootNotification",
+                              {"chargePointVendor": "V", "chargePointModel": "M"}])
+        assert boot[2]["status"] == "Accepted"
+        await rpc(ws, [2, "s1", "StatusNotification", {
+            "connectorId": 1, "errorCode": "NoError", "status": "Available"}])
+        # no reload: the row and the counts change over /ui/events
+        await expect(state).to_have_attribute("data-state", "available")
+        await expect(page.locator('[data-count="available"]')).to_have_text("1")
+        await expect(page.locator('[data-count="offline"]')).to_have_text("0")
+    finally:
+        await ws.close()
+
+
+async def test_a_wrong_password_stays_on_the_login_form(node: Running, page: Page, services: Services):
+    await services.users.create("alice", UserRole.OPERATOR)
+    await services.users.set_password("alice", PASSWORD)
+    await page.goto(f"{node.http}/ui/login")
+    await page.fill("input[name=username]", "alice")
+    await page.fill("input[name=password]", "not the password")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await expect(page.locator("input[name=username]")).to_have_value("alice")
+    await page.goto(f"{node.http}/ui/")  # still not logged in
+    await expect(page).to_have_url(f"{node.http}/ui/login")
