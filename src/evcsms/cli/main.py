@@ -83,6 +83,8 @@ def serve(**flags: Any) -> None:
         click.echo(f"evcsms: OCPP {scheme}://{settings.host}:{settings.port}/ocpp/{{station_id}}")
     if settings.role.api:
         click.echo(f"evcsms: API  {http}://{settings.host}:{settings.port}/docs")
+        click.echo(f"evcsms: dashboard {http}://{settings.host}:{settings.port}/ui/ "
+                   "(evcsms users set-password NAME first)")
     if not settings.role.api:
         click.echo(f"evcsms: {settings.role.value} node, health at "
                    f"{http}://{settings.host}:{settings.port}/health")
