@@ -1,7 +1,8 @@
 """`create_web`: the dashboard's ASGI app, mounted at /ui by bootstrap.build_app.
 
 Pages: /login (GET form, POST), /logout (POST), / (fleet overview, filter by ?state= and
-?q=), /events (server-sent events: each station's new state), /static/app.css.
+?q=), /events (server-sent events: each station's new state), /stations/{id} (one
+station; POST /stations/{id}/commands/{action} sends a remote action), /static/app.css.
 Every page but the login form needs a logged-in operator; forms need their CSRF token.
 """
 
@@ -14,17 +15,19 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from evcsms.services.container import Services
+from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.users import Principal, UserRole
 from evcsms.settings import Settings
 from evcsms.web import auth
-from evcsms.web.fleet import ALL_STATES, STATES, counts, fleet, matches
+from evcsms.web.fleet import ALL_STATES, STATES, counts, fleet, local_time, matches
+from evcsms.web.station import command_params, station_page
 
 HERE = Path(__file__).parent
 KEEPALIVE_SECONDS = 15.0
@@ -165,6 +168,47 @@ def create_web(services: Services, settings: Settings) -> FastAPI:
                      csrf_token=auth.csrf_token(await web.key(), who[1].nonce),
                      counts=counts(rows), states=STATES, all_states=ALL_STATES, rows=shown,
                      state=state or "", q=q, total=len(rows))
+
+    @app.get("/stations/{station_id}")
+    async def station(request: Request, station_id: str) -> Response:
+        who = await web.operator(request)
+        if who is None:
+            return _to_login(request)
+        token = auth.csrf_token(await web.key(), who[1].nonce)
+        found = await station_page(services, station_id)
+        if found is None:
+            return _page(request, "error.html", 404, user=who[0], csrf_token=token,
+                         title="Station not found",
+                         message=f"There is no station {station_id!r}.", back="fleet")
+        zone = found.zone
+        return _page(request, "station.html", user=who[0], csrf_token=token, s=found,
+                     local_time=lambda at: local_time(at, zone))
+
+    @app.post("/stations/{station_id}/commands/{action}")
+    async def station_command(request: Request, station_id: str, action: str) -> Response:
+        who = await web.operator(request)
+        if who is None:
+            return _to_login(request)
+        token = auth.csrf_token(await web.key(), who[1].nonce)
+        form = await _form(request)
+        if not auth.same(form.get("csrf_token"), token):
+            return _page(request, "error.html", 403, user=who[0], csrf_token=token,
+                         title="Form expired",
+                         message="The form was stale or not sent from this site. "
+                                 "Open the station page again and retry.", back="fleet")
+        params = command_params(action, form)
+        try:
+            if params is None:
+                raise NotFoundError(f"unknown action {action!r}")
+            await services.commands.issue(station_id, action, params, created_by=who[0].name)
+        except NotFoundError as exc:
+            return _page(request, "error.html", 404, user=who[0], csrf_token=token,
+                         title="Not found", message=str(exc), back="fleet")
+        except InvalidInputError as exc:
+            return _page(request, "error.html", 422, user=who[0], csrf_token=token,
+                         title="Command not sent", message=str(exc), back="fleet")
+        return RedirectResponse(f"{_prefix(request)}/stations/{quote(station_id, safe='')}",
+                                status_code=303)
 
     @app.get("/events")
     async def events(request: Request) -> Response:
