@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     reservation_sweep_interval: float = Field(
         default=30.0, gt=0, le=3600,
         description="seconds between sweeps that mark reservations past their expiry expired")
+    locale: str = Field(default="en", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$",
+                        description="how the dashboard writes money and numbers (en, de_DE, ...)")
 
     @field_validator("database_url")
     @classmethod

@@ -62,7 +62,7 @@ async def test_fleet_page_lists_stations_with_states_and_counts(
     assert page.status_code == 200
     assert states_of(page.text) == {sid: want for sid, (_, _, want) in FLEET.items()}
     assert counts_of(page.text) == {"charging": 1, "available": 2, "faulted": 1, "offline": 1}
-    assert "script-src 'nonce-" in page.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in page.headers["content-security-policy"]
 
 
 async def test_fleet_page_filters_by_state_and_text(

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from evcsms.services.container import Services
+from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.storage import tables as t
-from evcsms.web.fleet import local_time, station_state
+from evcsms.web.common import Web, local_time, redirect
+from evcsms.web.fleet import station_state
 
 MESSAGES_SHOWN = 20
 COMMANDS_SHOWN = 10
@@ -70,3 +75,43 @@ def command_params(action: str, form: dict[str, str]) -> dict[str, Any] | None:
     if evse and action != "reset":
         params["evse_id"] = int(evse) if evse.isdigit() and len(evse) < 10 else evse
     return params
+
+
+def routes(web: Web) -> APIRouter:
+    router = APIRouter()
+    services = web.services
+
+    @router.get("/stations/{station_id}")
+    async def station(request: Request, station_id: str) -> Response:
+        who = await web.operator(request)
+        if isinstance(who, Response):
+            return who
+        found = await station_page(services, station_id)
+        if found is None:
+            return web.error(request, who, 404, "Station not found",
+                             f"There is no station {station_id!r}.", back="/")
+        zone = found.zone
+        return web.page(request, who, "station.html", s=found,
+                        local_time=lambda at: local_time(at, zone))
+
+    @router.post("/stations/{station_id}/commands/{action}")
+    async def station_command(request: Request, station_id: str, action: str) -> Response:
+        who = await web.operator(request)
+        if isinstance(who, Response):
+            return who
+        form = await web.form(request, who)
+        if form is None:
+            return web.forbidden(request, who, back=f"/stations/{quote(station_id, safe='')}")
+        params = command_params(action, form)
+        try:
+            if params is None:
+                raise NotFoundError(f"unknown action {action!r}")
+            await services.commands.issue(station_id, action, params, created_by=who.user.name)
+        except NotFoundError as exc:
+            return web.error(request, who, 404, "Not found", str(exc), back="/")
+        except InvalidInputError as exc:
+            return web.error(request, who, 422, "Command not sent", str(exc),
+                             back=f"/stations/{quote(station_id, safe='')}")
+        return redirect(request, f"/stations/{quote(station_id, safe='')}")
+
+    return router
