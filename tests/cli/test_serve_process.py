@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -71,6 +72,9 @@ def test_the_demo_ends_sessions_with_a_cdr_and_a_pdf_receipt(tmp_path: Path) -> 
         env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "/receipt" in result.stdout
+    assert f"Dashboard:           http://127.0.0.1:{port}/ui/" in result.stdout
+    logins = dict(re.findall(r"(?:operator|driver) +login: +(\S+) / (\S+)", result.stdout))
+    assert set(logins) == {"demo", "demo-driver"}, result.stdout[:2000]
     rows = sqlite3.connect(db).execute(
         "select session_id, invoice_number, total_excl_vat from cdrs order by invoice_number"
     ).fetchall()
@@ -83,7 +87,14 @@ def test_the_demo_ends_sessions_with_a_cdr_and_a_pdf_receipt(tmp_path: Path) -> 
         from evcsms.settings import Settings
 
         services = await build_services(Settings(database_url=f"sqlite+aiosqlite:///{db}"))
-        try:
+        try:  # the printed dashboard logins work, with their roles
+            roles = {name: await services.users.login(name, password)
+                     for name, password in logins.items()}
+            assert {name: p.role.value for name, p in roles.items() if p} == {
+                "demo": "operator", "demo-driver": "driver"}
+            driver = roles["demo-driver"]
+            assert driver is not None
+            assert await services.drivers.tokens(driver.user_id) == ["DEMO-RFID-01", "DEMO-RFID-02"]
             return await services.receipts.pdf(int(rows[0][0]))
         finally:
             await close_services(services)

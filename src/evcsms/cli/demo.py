@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets as pysecrets
 import signal
 import socket
 from decimal import Decimal
@@ -127,9 +128,10 @@ async def _demo(
         token = settings.admin_token or await services.users.create(
             f"demo-operator-{secrets.new_token()[:6]}", _operator()
         )
+        logins = await _web_logins(services)
     finally:
         await close_services(services)
-    _banner(settings, token, ids16 + ids201)
+    _banner(settings, token, ids16 + ids201, logins)
     faults = None
     if fault_kinds:
         faults = RandomFaults(every=fault_every, hold=fault_hold, kinds=fault_kinds,
@@ -212,16 +214,42 @@ def demo_tree(stations: list[str], connectors: int = 2) -> dict[str, Any]:
     }
 
 
+DEMO_OPERATOR = "demo"
+DEMO_DRIVER = "demo-driver"
+
+
+async def _web_logins(services: Services) -> dict[str, str]:
+    """Dashboard logins for the demo: operator `demo` and driver `demo-driver` (who owns the
+    first two demo cards), each with a new random password on every start (printed)."""
+    from evcsms.services.users import UserRole
+
+    with contextlib.suppress(ConflictError):
+        await services.users.create(DEMO_OPERATOR, UserRole.OPERATOR)
+    with contextlib.suppress(ConflictError):
+        await services.drivers.create(DEMO_DRIVER, DEMO_TAGS[:2])
+    logins = {}
+    for name in (DEMO_OPERATOR, DEMO_DRIVER):
+        password = pysecrets.token_urlsafe(12)
+        await services.users.set_password(name, password)
+        logins[name] = password
+    return logins
+
+
 def _operator() -> Any:
     from evcsms.services.users import UserRole
 
     return UserRole.OPERATOR
 
 
-def _banner(settings: Settings, token: str, ids: list[str]) -> None:
+def _banner(settings: Settings, token: str, ids: list[str],
+            logins: dict[str, str] | None = None) -> None:
     base = f"http://{settings.host}:{settings.port}"
     click.echo("")
     click.echo("evcsms demo is starting")
+    click.echo(f"  Dashboard:           {base}/ui/")
+    for name, password in (logins or {}).items():
+        role = "driver" if name == DEMO_DRIVER else "operator"
+        click.echo(f"    {role:<8} login:    {name} / {password}")
     click.echo(f"  API docs (OpenAPI):  {base}/docs")
     click.echo(f"  Stations:            {base}/api/v1/stations")
     click.echo(f"  Sessions:            {base}/api/v1/sessions")
