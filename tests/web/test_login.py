@@ -99,3 +99,47 @@ def test_cli_set_password_from_the_environment(tmp_path: object) -> None:
                                   input=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.exit_code == 0, prompted.output
     assert "password of carol set" in prompted.output
+
+
+async def test_wrong_passwords_are_throttled_per_user_name(browser: httpx.AsyncClient,
+                                                           operator: str) -> None:
+    for _ in range(5):
+        assert (await log_in(browser, operator, "wrong password!!")).status_code == 401
+    refused = await log_in(browser, operator, PASSWORD)  # even the right one, for a while
+    assert refused.status_code == 429
+    assert "Too many failed logins" in refused.text
+    assert 800 <= int(refused.headers["retry-after"]) <= 900
+    assert "evcsms_session=" not in refused.headers.get("set-cookie", "")
+    assert (await browser.get("/ui/")).status_code == 303  # still not logged in
+
+
+async def test_a_good_login_clears_the_count(browser: httpx.AsyncClient,
+                                             operator: str) -> None:
+    for _ in range(4):
+        assert (await log_in(browser, operator, "wrong password!!")).status_code == 401
+    assert (await log_in(browser, operator, PASSWORD)).status_code == 303
+    browser.cookies.clear()
+    for _ in range(4):
+        assert (await log_in(browser, operator, "wrong password!!")).status_code == 401
+    assert (await log_in(browser, operator, PASSWORD)).status_code == 303
+
+
+def test_throttle_window_per_address_and_memory_bound() -> None:
+    from evcsms.web.throttle import LoginThrottle
+
+    clock = [1000.0]
+    throttle = LoginThrottle(per_user=2, per_address=3, window=60, max_keys=4,
+                             now=lambda: clock[0])
+    throttle.failed("a", "10.0.0.1")
+    throttle.failed("b", "10.0.0.1")
+    assert throttle.retry_after("c", "10.0.0.1") is None
+    throttle.failed("c", "10.0.0.1")  # the address's third failure
+    assert throttle.retry_after("d", "10.0.0.1") == 60
+    assert throttle.retry_after("d", "10.0.0.2") is None
+    clock[0] += 30
+    assert throttle.retry_after("d", "10.0.0.1") == 30
+    clock[0] += 31
+    assert throttle.retry_after("d", "10.0.0.1") is None  # aged out
+    for n in range(10):
+        throttle.failed(f"user{n}", "10.0.0.9")
+    assert len(throttle._failures) <= 4

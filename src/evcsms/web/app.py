@@ -1,7 +1,8 @@
 """`create_web`: the dashboard's ASGI app, mounted at /ui by bootstrap.build_app.
 
 Here: /login (GET form, POST: operators land on the fleet, drivers on /me/), /logout
-(POST) and /static/*. Each area of the dashboard is a module with `routes(web)` (see
+(POST) and /static/*. Wrong passwords are throttled per user name and address
+(web/throttle.py). Each area of the dashboard is a module with `routes(web)` (see
 web/common.py for the pattern): fleet (/, /events), station (/stations/...), incidents,
 sessions, sites (load management), billing (tariffs, revenue, CDR export), uptime, and
 driver (the drivers' portal under /me/). Every page but the login form needs a logged-in
@@ -30,6 +31,7 @@ from evcsms.web import (
     uptime,
 )
 from evcsms.web.common import HERE, Web, prefix, read_form, redirect, render
+from evcsms.web.throttle import LoginThrottle
 
 _STATIC = HERE / "static"
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(css|js)$")
@@ -40,6 +42,7 @@ def create_web(services: Services, settings: Settings) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web = Web(services, settings)
     app.state.web = web
+    throttle = app.state.throttle = LoginThrottle()
 
     def home(role: UserRole) -> str:
         return "/me/" if role is UserRole.DRIVER else "/"
@@ -68,19 +71,29 @@ def create_web(services: Services, settings: Settings) -> FastAPI:
             return web.error(request, None, 403, "Form expired",
                              "The form was stale or not sent from this site. "
                              "Open the login page again and retry.", back="/login")
-        name = form.get("username", "").strip()
+        name = form.get("username", "").strip()[:200]
+        address = request.client.host if request.client else "?"
+        wait = throttle.retry_after(name, address)
+        if wait is not None:
+            minutes = max(1, round(wait / 60))
+            response = login_form(request, 429, "Too many failed logins. Try again in "
+                                  f"{minutes} minute{'s' if minutes > 1 else ''}.", name)
+            response.headers["Retry-After"] = str(int(wait))
+            return response
         principal = await services.users.login(name, form.get("password", ""))
         if principal is None:
+            throttle.failed(name, address)
             return login_form(request, 401, "Wrong user name or password.", name)
+        throttle.succeeded(name)
         found = await services.users.web_principal(principal.user_id)
         assert found is not None  # just logged in with its password
         cookie = auth.make_session(await web.key(), principal.user_id, found[1])
-        response = redirect(request, home(principal.role))
-        response.set_cookie(auth.SESSION_COOKIE, cookie, max_age=auth.SESSION_SECONDS,
+        landing = redirect(request, home(principal.role))
+        landing.set_cookie(auth.SESSION_COOKIE, cookie, max_age=auth.SESSION_SECONDS,
                             httponly=True, samesite="lax", secure=web.secure(request),
                             path=prefix(request) or "/")
-        response.delete_cookie(auth.LOGIN_CSRF_COOKIE, path=prefix(request) or "/")
-        return response
+        landing.delete_cookie(auth.LOGIN_CSRF_COOKIE, path=prefix(request) or "/")
+        return landing
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
