@@ -18,10 +18,11 @@ CSRF token is missing or wrong (answer `web.forbidden(request, who)`).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +34,7 @@ from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from evcsms.domain.money import UnknownCurrencyError, round_money
 from evcsms.services.container import Services
 from evcsms.services.users import Principal, UserRole
 from evcsms.settings import Settings
@@ -70,10 +72,13 @@ def money(amount: Decimal | str | int | None, currency: str | None, locale: str 
         value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     except InvalidOperation:
         return str(amount)
+    code = (currency or "EUR").upper()
+    with contextlib.suppress(UnknownCurrencyError):
+        value = round_money(value, code)  # half-up to the minor unit, as receipts do
     try:
-        return format_currency(value, (currency or "EUR").upper(), locale=locale)
+        return format_currency(value, code, locale=locale)
     except (UnknownLocaleError, ValueError):
-        return f"{value} {currency or ''}".strip()
+        return f"{value} {code}"
 
 
 def number(value: Decimal | float | int | None, locale: str = "en", digits: int = 2) -> str:
@@ -81,8 +86,9 @@ def number(value: Decimal | float | int | None, locale: str = "en", digits: int 
     if value is None:
         return ""
     pattern = "#,##0" + ("." + "#" * digits if digits > 0 else "")
+    exact = Decimal(str(value)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
     try:
-        return format_decimal(value, format=pattern, locale=locale)
+        return format_decimal(exact, format=pattern, locale=locale)
     except (UnknownLocaleError, ValueError):
         return str(value)
 
