@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -107,3 +108,33 @@ async def test_events_stream_delivers_a_status_change(
             second = await asyncio.wait_for(next_event(), 5)
         assert first == {"station_id": "CP2", "state": "faulted", "connectors": "1: Faulted"}
         assert second["station_id"] == "CP1" and second["state"] == "offline"
+
+
+async def test_one_feed_serves_every_open_page_with_one_lookup_per_burst(
+        services: Services, clock: FrozenClock) -> None:
+    from evcsms.web.fleet import FleetFeed
+
+    await make_fleet(services, clock)
+    feed = FleetFeed(services, batch_seconds=0.1)
+    pages = [feed.stream() for _ in range(3)]
+    for page in pages:
+        assert await anext(page) == ": connected\n\n"
+    for station_id in ("CP2", "CP5", "CP2"):  # a burst: CP2 twice
+        await services.stations.connector_status(
+            station_id, ConnectorStatus(1, 1, "Faulted"), clock.now())
+
+    async def events(page: AsyncIterator[str]) -> list[dict[str, str]]:
+        got = []
+        while len(got) < 2:
+            text = await anext(page)
+            if text.startswith("event: station"):
+                got.append(json.loads(text.split("data: ", 1)[1]))
+        return got
+
+    seen = [await asyncio.wait_for(events(page), 5) for page in pages]
+    assert all([e["station_id"] for e in got] == ["CP2", "CP5"] for got in seen)
+    assert all(e["state"] == "faulted" for got in seen for e in got)
+    assert feed.queries == 1  # three pages, three events: one query
+    for page in pages:
+        await page.aclose()
+    assert feed._task is None and feed._subs == []  # the last page closed the feed

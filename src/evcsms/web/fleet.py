@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncGenerator, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from evcsms.storage import tables as t
 from evcsms.web.common import Web, local_time
 
 KEEPALIVE_SECONDS = 15.0
+logger = logging.getLogger(__name__)
 
 STATES = ("charging", "available", "faulted", "offline")  # counted at the top of the page
 ALL_STATES = (*STATES, "occupied", "unavailable")
@@ -57,7 +59,9 @@ class FleetRow:
     last_seen: str
 
 
-async def fleet(engine: AsyncEngine, *, station_id: str | None = None) -> list[FleetRow]:
+async def fleet(engine: AsyncEngine, *, station_id: str | None = None,
+                station_ids: Collection[str] | None = None) -> list[FleetRow]:
+    """Every station's row, or only `station_id`'s, or only those in `station_ids`."""
     stations = (
         select(t.Station.id, t.Station.description, t.Station.connected,
                t.Station.last_seen_at, t.Station.site_id, t.Site.time_zone)
@@ -68,6 +72,9 @@ async def fleet(engine: AsyncEngine, *, station_id: str | None = None) -> list[F
     if station_id is not None:
         stations = stations.where(t.Station.id == station_id)
         connectors = connectors.where(t.Connector.station_id == station_id)
+    if station_ids is not None:
+        stations = stations.where(t.Station.id.in_(list(station_ids)))
+        connectors = connectors.where(t.Connector.station_id.in_(list(station_ids)))
     async with engine.connect() as conn:
         rows = (await conn.execute(stations)).all()
         statuses: dict[str, list[Any]] = {}
@@ -124,43 +131,109 @@ def routes(web: Web) -> APIRouter:
                         all_states=ALL_STATES, rows=shown, state=state or "", q=q,
                         total=len(rows))
 
+    feed = FleetFeed(services)
+
     @router.get("/events")
     async def events(request: Request) -> Response:
         who = await web.who(request)
         if who is None or who.is_driver:
             return Response("log in first", status_code=401, media_type="text/plain")
-        return StreamingResponse(_stream(services), media_type="text/event-stream",
+        return StreamingResponse(feed.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
 
     return router
 
 
-async def _stream(services: Services) -> AsyncIterator[str]:
-    """Each station whose status or connection changes, with its state now, as SSE."""
-    changed: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+class FleetFeed:
+    """The live fleet for every open fleet page of this node, from one bus subscription.
 
-    async def on_event(_subject: str, message: dict[str, Any]) -> None:
-        station_id = message.get("station_id")
-        if isinstance(station_id, str):
-            with contextlib.suppress(asyncio.QueueFull):  # a stalled browser loses updates
-                changed.put_nowait(station_id)
+    Stations whose status or connection changed are collected for `batch_seconds`, looked
+    up in one query, and each one's new state is sent to every open page; so a hundred
+    operators watching cost one query per batch, not a hundred per event. The
+    subscription exists while at least one page is open. A page that stops reading
+    loses updates (its queue holds `QUEUE` of them), never the others'."""
 
-    subscriptions = [await services.bus.subscribe(subject, on_event)
-                     for subject in ("events.station.status", "events.station.connection")]
-    try:
-        yield ": connected\n\n"
-        while True:
-            try:
-                station_id = await asyncio.wait_for(changed.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
-            rows = await fleet(services.engine, station_id=station_id)
-            if rows:
-                data = json.dumps({"station_id": station_id, "state": rows[0].state,
-                                   "connectors": rows[0].connectors})
-                yield f"event: station\ndata: {data}\n\n"
-    finally:
-        for sub in subscriptions:
+    QUEUE = 1000
+
+    def __init__(self, services: Services, *, batch_seconds: float = 0.2) -> None:
+        self._services = services
+        self._batch = batch_seconds
+        self._pages: set[asyncio.Queue[str]] = set()
+        self._changed: dict[str, None] = {}  # in arrival order
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._subs: list[Any] = []
+        self._lock = asyncio.Lock()
+        self.queries = 0  # lookups made (tests, and anyone curious)
+
+    async def stream(self) -> AsyncGenerator[str, None]:
+        """One page's server-sent events: a comment first, then `station` events."""
+        page: asyncio.Queue[str] = asyncio.Queue(maxsize=self.QUEUE)
+        await self._join(page)
+        try:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    yield await asyncio.wait_for(page.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+        finally:
+            await self._leave(page)
+
+    async def _join(self, page: asyncio.Queue[str]) -> None:
+        async with self._lock:
+            self._pages.add(page)
+            if self._task is None:
+                self._subs = [await self._services.bus.subscribe(subject, self._on_event)
+                              for subject in ("events.station.status",
+                                              "events.station.connection")]
+                self._task = asyncio.create_task(self._run(), name="fleet-feed")
+
+    async def _leave(self, page: asyncio.Queue[str]) -> None:
+        async with self._lock:
+            self._pages.discard(page)
+            if self._pages or self._task is None:
+                return
+            task, self._task = self._task, None
+            subs, self._subs = self._subs, []
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for sub in subs:
             await sub.unsubscribe()
+
+    async def _on_event(self, _subject: str, message: dict[str, Any]) -> None:
+        station_id = message.get("station_id")
+        if isinstance(station_id, str) and len(self._changed) < 10_000:
+            self._changed[station_id] = None
+            self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._batch)  # let a burst of changes gather
+            self._wake.clear()
+            changed, self._changed = list(self._changed), {}
+            try:
+                rows = await self._rows(changed)
+            except Exception:  # noqa: BLE001 - a failed lookup must not end the feed
+                logger.warning("fleet feed: looking up %d stations failed", len(changed),
+                               exc_info=True)
+                continue
+            for row in rows:
+                data = json.dumps({"station_id": row.station_id, "state": row.state,
+                                   "connectors": row.connectors})
+                message = f"event: station\ndata: {data}\n\n"
+                for page in list(self._pages):
+                    with contextlib.suppress(asyncio.QueueFull):  # a stalled page
+                        page.put_nowait(message)
+
+    async def _rows(self, station_ids: list[str]) -> list[FleetRow]:
+        rows: dict[str, FleetRow] = {}
+        for start in range(0, len(station_ids), 500):  # bounded IN lists
+            self.queries += 1
+            chunk = station_ids[start:start + 500]
+            rows.update((row.station_id, row)
+                        for row in await fleet(self._services.engine, station_ids=chunk))
+        return [rows[sid] for sid in station_ids if sid in rows]
