@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import csv
+import io
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -357,3 +359,43 @@ async def _store_cdr(conn: AsyncConnection, session_id: int, document: dict[str,
 
 def document_time(text: str) -> datetime:
     return parse_datetime(text, "cdr")
+
+
+# -- CDR export ---------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("id", "session_id", "credit", "credit_reference_id", "start_date_time",
+               "end_date_time", "currency", "total_energy", "total_time", "total_parking_time",
+               "total_cost_excl_vat", "total_cost_incl_vat", "total_energy_cost_excl_vat",
+               "total_time_cost_excl_vat", "total_parking_cost_excl_vat",
+               "total_fixed_cost_excl_vat", "evse_uid", "token_uid", "last_updated")
+
+
+async def cdrs_csv(cdrs: CdrService, *, issued_from: datetime | None,
+                   issued_to: datetime | None) -> str:
+    """The CDRs (credits included) issued in [issued_from, issued_to) as CSV, one line
+    each, oldest first: what /api/v1/cdrs.csv and the dashboard's export download."""
+    items, _ = await cdrs.list(issued_from=issued_from, issued_to=issued_to,
+                               limit=1_000_000, offset=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for cdr in items:
+        writer.writerow([_csv_value(cdr, column) for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _csv_value(cdr: dict[str, Any], column: str) -> str:
+    if column == "evse_uid":
+        return str(cdr.get("cdr_location", {}).get("evse_uid", ""))
+    if column == "token_uid":
+        return str(cdr.get("cdr_token", {}).get("uid", ""))
+    for suffix in ("_excl_vat", "_incl_vat"):
+        if column.endswith(suffix) and column.removesuffix(suffix) in cdr:
+            value = cdr[column.removesuffix(suffix)].get(suffix[1:])
+            return "" if value is None else format(Decimal(value), "f")
+    value = cdr.get(column)
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -6,8 +6,6 @@ Tariff bodies and costs are exact: numbers are written digit for digit from `Dec
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from decimal import Decimal
 from typing import Annotated, Any
@@ -20,7 +18,7 @@ from evcsms.api.schemas import UtcDatetime
 from evcsms.domain import jsontext
 from evcsms.domain.cdr_usage import quote_to_ocpi
 from evcsms.domain.tariffs import iso_utc
-from evcsms.services.billing import SessionCost
+from evcsms.services.billing import SessionCost, cdrs_csv
 from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.tariffs import StoredTariff
 
@@ -241,13 +239,6 @@ async def session_cost(session_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 
 # -- CDRs -------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("id", "session_id", "credit", "credit_reference_id", "start_date_time",
-               "end_date_time", "currency", "total_energy", "total_time", "total_parking_time",
-               "total_cost_excl_vat", "total_cost_incl_vat", "total_energy_cost_excl_vat",
-               "total_time_cost_excl_vat", "total_parking_cost_excl_vat",
-               "total_fixed_cost_excl_vat", "evse_uid", "token_uid", "last_updated")
-
-
 class Correction(BaseModel):
     reason: str = Field(min_length=1, max_length=255,
                         description="why, e.g. 'meter values arrived after the stop'")
@@ -289,31 +280,9 @@ async def export_cdrs(services: ServicesDep,
                       issued_from: Annotated[UtcDatetime | None, Query(description="inclusive")] = None,
                       issued_to: Annotated[UtcDatetime | None, Query(description="exclusive")] = None,
                       ) -> Response:
-    items, _ = await _issued(services, issued_from, issued_to, 1_000_000, 0)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for cdr in items:
-        writer.writerow([_csv_value(cdr, column) for column in CSV_COLUMNS])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
+    text = await cdrs_csv(services.cdrs, issued_from=issued_from, issued_to=issued_to)
+    return Response(text, media_type="text/csv; charset=utf-8", headers={
         "content-disposition": 'attachment; filename="cdrs.csv"'})
-
-
-def _csv_value(cdr: dict[str, Any], column: str) -> str:
-    if column == "evse_uid":
-        return str(cdr.get("cdr_location", {}).get("evse_uid", ""))
-    if column == "token_uid":
-        return str(cdr.get("cdr_token", {}).get("uid", ""))
-    for suffix in ("_excl_vat", "_incl_vat"):
-        if column.endswith(suffix) and column.removesuffix(suffix) in cdr:
-            value = cdr[column.removesuffix(suffix)].get(suffix[1:])
-            return "" if value is None else format(Decimal(value), "f")
-    value = cdr.get(column)
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # -- receipts ---------------------------------------------------------------------------------
