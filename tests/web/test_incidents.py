@@ -3,9 +3,11 @@ with its timeline, and the acknowledge / comment / resolve forms (CSRF, 303 back
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from evcsms.domain.clock import FrozenClock
@@ -13,14 +15,16 @@ from evcsms.domain.faults import Finding, Severity
 from evcsms.services.container import Services
 from evcsms.services.users import UserRole
 from evcsms.storage import tables as t
+from evcsms.web import incidents as web_incidents
 from tests.web.conftest import PASSWORD, csrf_of, log_in
 
 
-def fault(station: str, evse: int, code: str = "GroundFailure") -> Finding:
+def fault(station: str, evse: int, code: str = "GroundFailure",
+          action: str = "do not reset remotely: send a technician") -> Finding:
     return Finding(kind="connector_fault", severity=Severity.CRITICAL,
                    key=f"fault:{station}/{evse}/1:{code}",
                    message=f"{station}/{evse}/1: {code} reported",
-                   action="send a technician", evidence={"error_code": code, "status": "Faulted"})
+                   action=action, evidence={"error_code": code, "status": "Faulted"})
 
 
 def offline(station: str) -> Finding:
@@ -140,13 +144,26 @@ async def test_the_detail_shows_facts_and_timeline(
 
     page = await logged_in.get(f"/ui/incidents/{ids['fault']}")
     html = page.text
-    assert 'data-status="open"' in html and "send a technician" in html
+    assert 'data-status="open"' in html and "do not reset remotely" in html
     assert "2026-03-02 10:00 CET" in html and "Europe/Berlin" in html
     assert 'href="/ui/stations/CP1"' in html
     for form in ("acknowledge", "comments", "resolve"):
         assert f'action="/ui/incidents/{ids["fault"]}/{form}"' in html
-    assert 'action="/ui/stations/CP1/commands/reset"' in html  # a fitting remote action
     assert "GroundFailure" in html  # the evidence
+    # the remote actions that fit: ask for the status again, but no reset (advised against)
+    assert re.search(r'action="/ui/stations/CP1/commands/trigger_message">.*?'
+                     r'name="evse_id" value="1"', html, re.DOTALL)
+    assert "/commands/reset" not in html and "/commands/unlock_connector" not in html
+
+    lock = await services.incidents.report("CP1", fault(
+        "CP1", 2, "ConnectorLockFailure", "unlock the connector remotely; else soft reset"))
+    html = (await logged_in.get(f"/ui/incidents/{lock}")).text
+    assert 'action="/ui/stations/CP1/commands/reset"' in html
+    assert re.search(r'action="/ui/stations/CP1/commands/unlock_connector">.*?'
+                     r'name="evse_id" value="2"', html, re.DOTALL)
+    offline_page = (await logged_in.get(f"/ui/incidents/{ids['offline']}")).text
+    assert "/commands/" not in offline_page  # an offline station cannot be commanded
+    assert 'data-station-link' in offline_page
 
 
 async def test_acknowledge_comment_resolve_change_the_incident(
@@ -257,3 +274,34 @@ async def test_drivers_get_403_and_strangers_the_login(
     row, _ = await services.incidents.get(ids["fault"])
     assert row.status == "open"
     assert (await browser.get("/ui/incidents/events")).status_code == 401
+
+
+async def test_the_event_stream_tells_of_every_change(
+        services: Services, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened and resolved arrive over the bus at once; an acknowledgement or a comment
+    (no bus event) is found by the poll of the newest timeline note."""
+    monkeypatch.setattr(web_incidents, "POLL_SECONDS", 0.05)
+    await services.stations.create("CP1", password=None)
+    stream = web_incidents._stream(services)
+    try:
+        assert await anext(stream) == ": connected\n\n"
+        opened = await services.incidents.report("CP1", fault("CP1", 1))
+
+        async def until(what: str) -> str:
+            """The first event about `what`: a poll may see a note before its bus event."""
+            while True:
+                chunk = await asyncio.wait_for(anext(stream), 5)
+                if f'"what": "{what}"' in chunk:
+                    assert chunk.startswith("event: incident\ndata: {")
+                    return chunk
+
+        assert f'"id": {opened}' in await until("opened")
+        await services.incidents.acknowledge(opened, "bob")
+        assert await until("changed") == 'event: incident\ndata: {"what": "changed"}\n\n'
+        assert (await asyncio.wait_for(anext(stream), 5)).startswith(":")  # nothing new
+        await services.incidents.comment(opened, "bob", "on my way")
+        await until("changed")
+        await services.incidents.resolve(opened, "bob")
+        assert f'"id": {opened}' in await until("resolved")
+    finally:
+        await stream.aclose()

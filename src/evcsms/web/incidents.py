@@ -174,10 +174,12 @@ async def zone_of_station(engine: AsyncEngine, station_id: str) -> tuple[str, bo
     return str(zone or "UTC"), known is not None
 
 
-def remote_actions(kind: str, key: str, station_id: str, evidence: dict[str, Any]
-                   ) -> list[dict[str, Any]]:
+def remote_actions(kind: str, key: str, station_id: str, evidence: dict[str, Any],
+                   advice: str = "") -> list[dict[str, Any]]:
     """The remote actions that fit an incident, as forms for the station's command route:
-    each {"action", "label", "fields"}. Offline stations cannot be commanded."""
+    each {"action", "label", "fields"}. A reset is offered only when the rule's advice
+    (`advice`, the incident's action) suggests one and does not warn against it; nothing
+    for an offline station or a link problem (it cannot be commanded)."""
     if kind not in ("connector_fault", "station_event", "over_temperature",
                     "stuck_session", "failed_session", "silent_failure"):
         return []
@@ -192,7 +194,8 @@ def remote_actions(kind: str, key: str, station_id: str, evidence: dict[str, Any
     if evidence.get("error_code") == "ConnectorLockFailure" and evse:
         actions.append({"action": "unlock_connector", "label": f"Unlock connector {evse}",
                         "fields": {"evse_id": evse}})
-    if kind in ("connector_fault", "station_event"):
+    words = advice.lower()
+    if "reset" in words and "not reset" not in words:
         actions.append({"action": "reset", "label": "Reset (soft)",
                         "fields": {"type": "soft"}})
     return actions
@@ -256,8 +259,8 @@ def routes(web: Web) -> APIRouter:
         return web.page(request, who, "incident.html", i=row, notes=notes, zone=zone,
                         station_known=known, done=done, evidence=evidence_items(evidence),
                         where=where_of(row.key, row.station_id), max_text=MAX_TEXT,
-                        actions=remote_actions(row.kind, row.key, row.station_id, evidence)
-                        if known else [],
+                        actions=remote_actions(row.kind, row.key, row.station_id, evidence,
+                                               row.action or "") if known else [],
                         station_path="/stations/" + quote(row.station_id, safe=""),
                         local_time=lambda at: local_time(at, zone))
 
