@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -143,3 +145,47 @@ def test_throttle_window_per_address_and_memory_bound() -> None:
     for n in range(10):
         throttle.failed(f"user{n}", "10.0.0.9")
     assert len(throttle._failures) <= 4
+
+
+def test_cli_create_driver_who_then_logs_in_to_the_portal(tmp_path: object) -> None:
+    env = {"EVCSMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+    unknown = CliRunner().invoke(cli, ["users", "create-driver", "dora", "--token", "TAG1"],
+                                 env=env)
+    assert unknown.exit_code == 1 and "TAG1" in unknown.output and "add them first" in unknown.output
+    for tag in ("TAG1", "TAG2"):
+        assert CliRunner().invoke(cli, ["tokens", "add", tag], env=env).exit_code == 0
+    made = CliRunner().invoke(cli, ["users", "create-driver", "dora", "--token", "TAG1",
+                                    "--token", "TAG2"], env=env)
+    assert made.exit_code == 0, made.output
+    assert "driver dora created, owning TAG1, TAG2" in made.output
+    assert CliRunner().invoke(cli, ["users", "set-password", "dora"],
+                              env=env | {"EVCSMS_NEW_PASSWORD": PASSWORD}).exit_code == 0
+
+    async def check() -> None:
+        from evcsms.bootstrap import build_services, close_services
+        from evcsms.settings import Settings
+
+        svc = await build_services(Settings(database_url=env["EVCSMS_DATABASE_URL"]))
+        try:
+            principal = await svc.users.login("dora", PASSWORD)
+            assert principal is not None and principal.role is UserRole.DRIVER
+            assert await svc.drivers.tokens(principal.user_id) == ["TAG1", "TAG2"]
+        finally:
+            await close_services(svc)
+
+    asyncio.run(check())
+
+
+async def test_a_driver_lands_on_the_portal_and_is_kept_out_of_operator_pages(
+        browser: httpx.AsyncClient, services: Services) -> None:
+    await services.tokens.create("TAG9")
+    await services.drivers.create("dora", ["TAG9"])
+    await services.users.set_password("dora", PASSWORD)
+    response = await log_in(browser, "dora", PASSWORD)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/me/"
+    for path in ("/ui/", "/ui/incidents", "/ui/sessions", "/ui/billing", "/ui/stations/CP1"):
+        page = await browser.get(path)
+        assert page.status_code == 403, path
+        assert "Operators only" in page.text
+    assert (await browser.get("/ui/events")).status_code == 401
+    assert (await browser.get("/ui/login")).headers["location"] == "/ui/me/"

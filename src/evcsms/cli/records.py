@@ -155,6 +155,27 @@ def users_create_operator(name: str, database_url: str | None) -> None:
     click.echo("use it as: Authorization: Bearer <token>")
 
 
+@users.command("create-driver")
+@click.argument("name")
+@click.option("--token", "tokens", multiple=True, metavar="ID_TOKEN",
+              help="An id token (already added) the driver owns; repeat for more")
+@click.option("--database-url", envvar="EVCSMS_DATABASE_URL", default=None)
+def users_create_driver(name: str, tokens: tuple[str, ...], database_url: str | None) -> None:
+    """Create a driver who owns the given id tokens, and print their API token (once).
+
+    The driver sees only the sessions of their tokens, in the API under /api/v1/me and,
+    after `evcsms users set-password NAME`, in the drivers' portal at /ui/me/."""
+    main = _main()
+
+    async def work(svc: Services) -> str:
+        return await svc.drivers.create(name, list(tokens))
+
+    token = main.with_services(main.settings_or_exit(database_url=database_url), work)
+    click.echo(f"driver {name} created, owning {', '.join(tokens) or 'no id token yet'}")
+    click.echo(f"API token: {token}")
+    click.echo(f"portal login: evcsms users set-password {name}, then /ui/login")
+
+
 def _parse_when(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
