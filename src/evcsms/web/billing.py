@@ -34,7 +34,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from evcsms.domain import jsontext
-from evcsms.domain.money import show
+from evcsms.domain.money import MINOR_UNITS, show
 from evcsms.domain.pricing import (
     MAX_SESSION,
     Line,
@@ -166,6 +166,26 @@ class Totals:
         self.excl_vat += Decimal(row.total_excl_vat)  # a credit's costs are negative already
         self.incl_vat += Decimal(row.total_incl_vat)
 
+    def tidy(self) -> Totals:
+        """Drop the trailing zeros a database's numeric type adds (8.700000000 -> 8.70)."""
+        self.energy_kwh = plain(self.energy_kwh)
+        self.excl_vat = plain(self.excl_vat, self.currency)
+        self.incl_vat = plain(self.incl_vat, self.currency)
+        return self
+
+
+def plain(value: Decimal, currency: str | None = None) -> Decimal:
+    """`value` without trailing zeros (kept to the currency's minor unit); never rounded."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    out = Decimal(text)
+    if currency is not None and currency in MINOR_UNITS:
+        minor = Decimal(1).scaleb(-MINOR_UNITS[currency])
+        if out.quantize(minor) == out:
+            out = out.quantize(minor)
+    return out
+
 
 @dataclass(slots=True)
 class Group:
@@ -221,12 +241,14 @@ async def overview(services: Services, period: Period) -> Overview:
             site, (row.site_name or site) if site else "(no site)", Totals(currency))
         ).totals.add(row)
     days = period.days
+    for group in (*stations.values(), *sites.values()):
+        group.totals.tidy()
     return Overview(
         period=period,
-        currencies=[currencies[c] for c in sorted(currencies)],
-        revenue_per_day={c: [(d, revenue[c].get(d, Decimal(0))) for d in days]
+        currencies=[currencies[c].tidy() for c in sorted(currencies)],
+        revenue_per_day={c: [(d, plain(revenue[c].get(d, Decimal(0)), c)) for d in days]
                          for c in sorted(revenue)},
-        energy_per_day=[(d, energy.get(d, Decimal(0))) for d in days],
+        energy_per_day=[(d, plain(energy.get(d, Decimal(0)))) for d in days],
         stations=[stations[k] for k in sorted(stations)],
         sites=[sites[k] for k in sorted(sites, key=lambda k: (k[0] == "", k))],
         zones=zones,
