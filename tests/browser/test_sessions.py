@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 from playwright.async_api import Page, expect
 
+from evcsms.domain.clock import FrozenClock
+from evcsms.domain.metering import SampledValue
 from evcsms.services.container import Services
-from evcsms.services.sessions import StartTransaction
+from evcsms.services.sessions import StartTransaction, StopTransaction
 from tests.api.conftest import flush
 from tests.browser.conftest import LOOP, screenshot
 from tests.browser.test_dashboard import log_in
@@ -18,6 +20,18 @@ from tests.conftest import T0
 from tests.integration.conftest import Running, open_station, rpc
 
 pytestmark = [pytest.mark.slow, LOOP]
+
+REGISTER = "Energy.Active.Import.Register"
+TARIFF = {"id": "AC-1", "currency": "EUR", "elements": [{"price_components": [
+    {"type": "FLAT", "price": Decimal("0.50"), "vat": Decimal(21), "step_size": 1},
+    {"type": "ENERGY", "price": Decimal("0.30"), "vat": Decimal(21), "step_size": 1}]}]}
+
+
+async def priced_fleet(services: Services) -> None:
+    await services.tariffs.put_site("HARBOUR", name="Harbour", time_zone="Europe/Amsterdam")
+    await services.tariffs.put(TARIFF)
+    await services.tariffs.assign("default", "", "AC-1")
+    await services.tokens.create("CARD1")
 
 
 def at(minutes: int) -> str:
@@ -29,6 +43,8 @@ async def test_an_operator_filters_sessions_and_opens_a_finished_one(
     password = "a-long-station-password-1"
     await services.stations.create("CP1", password=password, description="Harbour, bay 1")
     await services.stations.create("CP2", password=None)
+    await priced_fleet(services)
+    await services.tariffs.place_station("CP1", "HARBOUR")
     await services.sessions.start_v16(StartTransaction("CP2", 1, "OTHER", Decimal(0), T0))
     ws = await open_station(node, "CP1", password=password)
     try:
@@ -80,4 +96,46 @@ async def test_an_operator_filters_sessions_and_opens_a_finished_one(
     await expect(power.locator("polyline[data-series]")).to_have_attribute("data-source",
                                                                            "measured")
     await expect(page.locator("svg#energy-chart")).to_have_attribute("data-points", "4")
+    # 0.50 + 14 kWh x 0.30 = 4.70, 21 % VAT
+    await expect(page.locator("[data-total-incl]")).to_have_text("€5.69")
+    await expect(page.locator("[data-started]")).to_have_text("2026-03-02 10:00:00 CET")
     await screenshot(page, "session-detail")
+
+
+async def test_a_running_session_refreshes_its_figures_and_charts(
+        node: Running, page: Page, services: Services, clock: FrozenClock):
+    await services.stations.create("CP1", password=None)
+    await priced_fleet(services)
+    tx = (await services.sessions.start_v16(
+        StartTransaction("CP1", 1, "CARD1", Decimal(1000), T0))).transaction_id
+
+    async def reading(minutes: int, wh: int) -> None:
+        await services.sessions.meter_values("CP1", 1, [SampledValue(
+            T0 + timedelta(minutes=minutes), Decimal(wh), REGISTER, "Wh")], transaction_id=tx)
+        clock.advance(15 * 60)
+        await flush(services)
+
+    await reading(15, 4500)
+    await log_in(page, node, services)
+    await page.clock.install()  # the page's 10 s timer runs when the test says so
+    await page.goto(f"{node.http}/ui/sessions/{tx}")
+    await expect(page.locator("#live")).to_have_attribute("data-running", "true")
+    await expect(page.locator("[data-energy]")).to_have_text("3.5 kWh")
+    await expect(page.locator("svg#energy-chart")).to_have_attribute("data-points", "1")
+    await expect(page.locator("[data-total-cost]")).to_contain_text("€1.88")  # (0.5+1.05)x1.21
+
+    await reading(30, 8000)
+    await page.clock.run_for(10_000)
+    await expect(page.locator("[data-energy]")).to_have_text("7 kWh")
+    await expect(page.locator("svg#energy-chart")).to_have_attribute("data-points", "2")
+    await expect(page.locator("svg#power-chart")).to_have_attribute("data-points", "1")
+    await expect(page.locator("[data-total-cost]")).to_contain_text("€3.15")  # (0.5+2.1)x1.21
+
+    # it ends: the next refresh shows the final figures and stops refreshing
+    await services.sessions.stop_v16(StopTransaction("CP1", tx, Decimal(8000),
+                                                     T0 + timedelta(minutes=30)))
+    await flush(services)
+    await page.clock.run_for(10_000)
+    await expect(page.locator("#live")).to_have_attribute("data-running", "false")
+    await expect(page.locator("#live [data-status]")).to_have_text("finished")
+    await expect(page.locator("[data-stopped]")).to_have_text("2026-03-02 09:30:00 UTC")

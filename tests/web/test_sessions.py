@@ -15,6 +15,7 @@ from evcsms.domain.metering import SampledValue
 from evcsms.services.container import Services
 from evcsms.services.sessions import StartTransaction, StopTransaction
 from evcsms.services.users import UserRole
+from evcsms.web.sessions import thinned
 from tests.api.conftest import flush
 from tests.conftest import T0
 from tests.services.test_signatures import keypair, ocmf
@@ -298,3 +299,10 @@ async def test_login_and_the_operator_role_are_required(
         response = await browser.get(path)
         assert response.status_code == 403, path
         assert "Operators only" in response.text
+
+
+def test_long_series_are_thinned_for_the_chart() -> None:
+    points = [(T0 + timedelta(seconds=10 * i), Decimal(i)) for i in range(8640)]
+    shown = thinned(points)
+    assert len(shown) <= 721 and shown[0] == points[0] and shown[-1] == points[-1]
+    assert thinned(points[:5]) == points[:5]

@@ -44,6 +44,7 @@ STATUSES = {"running": SessionStatus.ACTIVE.value, "finished": SessionStatus.COM
 _SHOWN_STATUS = {v: k for k, v in STATUSES.items()}
 _PHASES = ("L1", "L2", "L3")
 _MAX_ID = 2**63 - 1
+MAX_CHART_POINTS = 720
 
 
 class BadFilter(ValueError):
@@ -315,6 +316,19 @@ def derived_power(registers: Sequence[tuple[datetime, Decimal]]) -> list[tuple[d
     return out
 
 
+def thinned(points: Sequence[tuple[datetime, Decimal]],
+            most: int = MAX_CHART_POINTS) -> list[tuple[datetime, Decimal]]:
+    """At most about `most` points, evenly picked, the first and last kept (a day of 10 s
+    samples would draw an SVG of megabytes)."""
+    if len(points) <= most:
+        return list(points)
+    step = -(-len(points) // most)
+    out = list(points[::step])
+    if out[-1] != points[-1]:
+        out.append(points[-1])
+    return out
+
+
 def charts(samples: Sequence[StoredSample], zone: str) -> tuple[Markup, Markup, str, int, int]:
     """(power chart, energy chart, where the power came from, their point counts)."""
     registers = register_readings(s.sampled_value() for s in samples if s.measurand == REGISTER)
@@ -327,11 +341,12 @@ def charts(samples: Sequence[StoredSample], zone: str) -> tuple[Markup, Markup, 
     tz = zone_of(zone)
     title = ("Power (kW), measured" if source == "measured"
              else "Power (kW), derived from the energy register")
+    power = thinned(power)
     power_chart = line_chart(
         [Series("Power", power, step=source == "derived", extra={"source": source})],
         title=title, unit="kW", zone=tz, chart_id="power-chart",
         empty="No power readings yet.")
-    energy = [(at, wh / 1000) for at, wh in registers]
+    energy = thinned([(at, wh / 1000) for at, wh in registers])
     energy_chart = line_chart([Series("Energy register", energy)],
                               title="Energy register (kWh)", unit="kWh", zone=tz,
                               chart_id="energy-chart", empty="No energy register readings yet.")
