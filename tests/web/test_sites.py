@@ -148,6 +148,14 @@ async def test_the_site_page_shows_the_services_limits_allocations_and_draws(
     assert re.findall(r'<tr data-station-id="([^"]+)"', stations.group(0)) == \
         ["CP1", "CP2", "CP3"]
     assert 'data-state="charging"' in stations.group(0)
+    assert "data-over-kw" not in html
+    # a car drawing well above its allocation (a station ignoring its profile) is flagged
+    await services.sessions.meter_values("CP1", 1, [SampledValue(
+        clock.now(), Decimal(9000), "Power.Active.Import", "W")], transaction_id=sessions["CP1"])
+    await flush(services)
+    again = await logged_in.get("/ui/sites/DEPOT")
+    assert Decimal(attr(evse_row(again.text, "CP1/1"), "<strong", "data-over-kw")) == \
+        Decimal(9) - Decimal(attr(cp1, "<tr", "data-allocated-kw"))
 
 
 async def test_the_sites_list_shows_every_site_with_its_figures(
@@ -240,3 +248,41 @@ async def test_drivers_and_strangers_are_kept_out(
         assert (await browser.get(url)).status_code == 403
     assert (await browser.post("/ui/sites/DEPOT/pause")).status_code == 403
     assert not (await services.load.get("DEPOT")).paused
+
+
+async def test_the_chart_follows_the_profiles_sent_and_the_readings_over_time(
+        services: Services, clock: FrozenClock) -> None:
+    """Allocations are kept only as the latest state; the chart reads their history from
+    the profiles load management sent (the command log) and the draw from meter values."""
+    from evcsms.services.sessions import StopTransaction
+    from evcsms.web.sites import history
+
+    sessions = await make_site(services, clock)
+    t0 = clock.now()  # CP1 and CP2 get 10 A each (the 20 A fuse); nothing was sent before
+    clock.advance(600)
+    await services.sessions.stop_v16(StopTransaction(
+        "CP2", sessions["CP2"], Decimal(1000), clock.now()))
+    await services.load.settled()
+    await services.load.rebalance("DEPOT")  # CP1 alone behind the fuse: 20 A
+    await services.sessions.meter_values("CP1", 1, [SampledValue(
+        clock.now(), Decimal(13000), "Power.Active.Import", "W")], transaction_id=sessions["CP1"])
+    await flush(services)
+    live = {p.station_id: p for p in await services.load.profiles("DEPOT")
+            if p.purpose == "allocation"}
+    assert live["CP1"].limit == 20
+
+    managed = await services.load.get("DEPOT")
+    start, end = t0 - timedelta(minutes=62), clock.now()  # a step of one minute
+    async with services.engine.connect() as conn:
+        series = {s.name: dict(s.points) for s in
+                  await history(conn, "DEPOT", managed, start, end)}
+    assert set(series) == {"Allocated", "Drawn", "Limit"}
+    allocated, drawn, limit = series["Allocated"], series["Drawn"], series["Limit"]
+    phases = live["CP1"].number_phases or 3
+    assert allocated[end] == Decimal(20) * 230 * phases / 1000  # CP1 only, its new profile
+    assert allocated[t0] == 2 * Decimal(10) * 230 * phases / 1000  # both, at 10 A
+    assert t0 - timedelta(minutes=1) not in allocated  # running, but nothing sent yet
+    assert allocated[start] == 0  # nothing running at all
+    assert drawn[end] == 13 and drawn[t0] == Decimal("6.9") + Decimal("4.14")
+    assert drawn[t0 - timedelta(minutes=5)] == 0  # no reading before
+    assert set(limit.values()) == {Decimal("22.08")}

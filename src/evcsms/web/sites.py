@@ -57,7 +57,7 @@ HOLD = timedelta(minutes=10)  # in the chart, a reading stands for the draw this
 LATEST_SINCE = timedelta(days=1)  # the "latest reading" of a running session: within a day
 NOMINAL_V = Decimal(230)
 KW = Decimal(1000)
-_CHARGING = {"Charging", "SuspendedEV", "SuspendedEVSE"}
+OVER_SHARE = Decimal("0.05")  # a draw this much above its allocation is flagged
 
 
 def to_kw(limit: Decimal, unit: str, phases: int, voltage: Decimal) -> Decimal:
@@ -147,6 +147,14 @@ class EvseRow:
     @property
     def circuit(self) -> str:
         return self.evse.circuit if self.evse is not None else ""
+
+    @property
+    def over_kw(self) -> Decimal | None:
+        """How far a fresh reading is above the allocation in force (over 5 %), else None."""
+        if self.allocated_kw is None or self.draw_kw is None or self.stale:
+            return None
+        over = self.draw_kw - self.allocated_kw
+        return over if over > self.allocated_kw * OVER_SHARE else None
 
     @property
     def scale_kw(self) -> Decimal:
