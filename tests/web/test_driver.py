@@ -232,7 +232,11 @@ async def test_spending_per_month(
     assert "30 kWh" in row.group(1)
     assert 'href="/ui/me/statements/2026-03.pdf"' in row.group(1)
     assert re.search(r'data-chart="spending-EUR"[^>]*data-bars="12"', html)
-    assert "Mar 2026" in html
+    bars = re.findall(r'<rect class="bar series-0" data-label="(\w+)" data-value="([^"]+)"', html)
+    assert [label for label, _ in bars] == ["Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                            "Nov", "Dec", "Jan", "Feb", "Mar"]
+    assert [Decimal(v) for _, v in bars] == [Decimal(0)] * 11 + [Decimal("12.11")]
+    assert "Apr 2025 to Mar 2026" in html
     statement = await browser.get("/ui/me/statements/2026-03.pdf")
     assert statement.status_code == 200 and statement.content.startswith(b"%PDF")
     assert (await browser.get("/ui/me/statements/2026-13.pdf")).status_code == 404

@@ -319,15 +319,17 @@ def routes(web: Web) -> APIRouter:
             return lambda v: money(Decimal(str(v)), currency, web.locale)
 
         for currency in sorted(by_currency):
-            bars = [(_month_label(key), by_currency[currency].get(key, Decimal(0)))
+            # short month names under the bars so that they stay readable on a phone
+            bars = [(_MONTHS[int(key[5:]) - 1], by_currency[currency].get(key, Decimal(0)))
                     for key in last12]
             charts.append((currency, bar_chart(
-                bars, title=f"Spending per month in {currency}, last 12 months",
-                unit=currency, chart_id=f"spending-{currency}",
-                value_label=label_in(currency))))
+                bars, title=f"Spending per month in {currency}, {_month_label(last12[0])} "
+                f"to {_month_label(last12[-1])}", unit=currency, width=420, height=220,
+                chart_id=f"spending-{currency}", value_label=label_in(currency))))
         table = sorted(months, key=lambda m: (m.month, m.currency), reverse=True)
         return web.page(request, who, "driver_spending.html", charts=charts, months=table,
-                        month_label=_month_label)
+                        month_label=_month_label, first=_month_label(last12[0]),
+                        last=_month_label(last12[-1]))
 
     @router.get("/me/statements/{month}.pdf")
     async def statement(request: Request, month: str) -> Response:
