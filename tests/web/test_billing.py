@@ -156,6 +156,15 @@ async def test_the_period_selects_the_cdrs_and_bad_periods_are_refused(
     default = await logged_in.get("/ui/billing")
     labels = list(bars(default.text, "energy"))
     assert len(labels) == 30 and labels[-1] == "04 Mar"
+    # a period across a new year labels its days with the year
+    turn = await logged_in.get("/ui/billing", params={"from": "2025-12-31", "to": "2026-01-01",
+                                                      "zone": "Europe/Amsterdam"})
+    assert list(bars(turn.text, "energy")) == [] and 'data-bars="0"' in turn.text
+    turn = await logged_in.get("/ui/billing", params={"from": "2025-12-31", "to": "2026-03-02",
+                                                      "zone": "Europe/Amsterdam"})
+    labels = list(bars(turn.text, "energy"))
+    assert labels[0] == "31 Dec 2025" and labels[-1] == "02 Mar 2026"
+    assert bars(turn.text, "revenue-EUR")["02 Mar 2026"] == Decimal("8.70")
     # nothing issued: the charts say so
     empty = await logged_in.get("/ui/billing", params={"from": "2025-01-01", "to": "2025-01-31"})
     assert empty.status_code == 200 and 'data-bars="0"' in empty.text

@@ -529,8 +529,8 @@ def routes(web: Web) -> APIRouter:
         found = await overview(services, period)
         zone = ZoneInfo(period.zone)
 
-        def day_label(d: date) -> str:
-            return d.strftime("%d %b")
+        def day_label(d: date) -> str:  # with the year when the period spans two
+            return d.strftime("%d %b" if period.first.year == period.last.year else "%d %b %Y")
 
         revenue_charts = [
             charts.bar_chart(
