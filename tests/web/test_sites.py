@@ -227,6 +227,12 @@ async def test_unknown_sites_and_bad_parameters_get_clear_pages(
         response = await logged_in.get(url)
         assert response.status_code == 400, url
     assert (await logged_in.get("/ui/sites?page=9")).status_code == 404
+    for n in range(50):  # 52 sites: two pages
+        await services.tariffs.put_site(f"S{n:02}", name=None, time_zone=None)
+    first, second = (await logged_in.get("/ui/sites")), (await logged_in.get("/ui/sites?page=2"))
+    assert first.text.count("<tr data-site-id=") == 50 and "Page 1 of 2" in first.text
+    assert re.findall(r'<tr data-site-id="([^"]+)"', second.text) == ["S48", "S49"]
+    assert 'href="/ui/sites?page=1"' in second.text
     # a site without load management still shows its stations and draw chart
     harbour = await logged_in.get("/ui/sites/HARBOUR?hours=24")
     assert harbour.status_code == 200

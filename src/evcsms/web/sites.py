@@ -26,6 +26,7 @@ What is shown, and where it comes from:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -415,21 +416,25 @@ def _sent(params: dict[str, Any], at: datetime, evse: ld.Evse | None, voltage: D
 def _allocated_at(sent: dict[tuple[str, int, str], list[_Sent]], s: Any,
                   at: datetime) -> Decimal | None:
     """The accepted live profile of session `s` in force at `at`, else its failsafe."""
-    live = [p for p in sent.get((s.station_id, s.evse_id, LIVE), []) if p.at <= at]
-    if live and live[-1].transaction_ref == s.transaction_ref \
-            and (live[-1].valid_to is None or live[-1].valid_to > at):
-        return live[-1].kw
-    failsafe = [p for p in sent.get((s.station_id, s.evse_id, FAILSAFE), []) if p.at <= at]
-    return failsafe[-1].kw if failsafe else None
+    live = _last_before(sent.get((s.station_id, s.evse_id, LIVE), []), at)
+    if live is not None and live.transaction_ref == s.transaction_ref \
+            and (live.valid_to is None or live.valid_to > at):
+        return live.kw
+    failsafe = _last_before(sent.get((s.station_id, s.evse_id, FAILSAFE), []), at)
+    return failsafe.kw if failsafe is not None else None
+
+
+def _last_before(items: list[_Sent], at: datetime) -> _Sent | None:
+    """The last of `items` (in time order) sent at or before `at`."""
+    i = bisect_right(items, at, key=lambda p: p.at)
+    return items[i - 1] if i else None
 
 
 def _draw_at(points: list[tuple[datetime, Decimal]], at: datetime) -> Decimal:
-    found = Decimal(0)
-    for when, kw in points:
-        if when > at:
-            break
-        found = kw if at - when <= HOLD else Decimal(0)
-    return found
+    i = bisect_right(points, at, key=lambda p: p[0])
+    if not i or at - points[i - 1][0] > HOLD:
+        return Decimal(0)
+    return points[i - 1][1]
 
 
 # -- the pages -----------------------------------------------------------------------------
