@@ -5,6 +5,7 @@ and no page wider than the phone."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,16 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from evcsms.domain.clock import FrozenClock
+from evcsms.domain.metering import SampledValue
 from evcsms.services.container import Services
+from evcsms.services.sessions import StopTransaction
 from evcsms.services.stations import ConnectorStatus
+from evcsms.web.common import money
+from evcsms.web.driver import LIVE_SECONDS
 from tests.browser.conftest import LOOP, TIMEOUT_MS, screenshot
 from tests.integration.conftest import Running
 from tests.web.conftest import PASSWORD
-from tests.web.test_driver import Drivers, make_drivers
+from tests.web.test_driver import REGISTER, Drivers, flush, make_drivers
 
 pytestmark = [pytest.mark.slow, LOOP]
 
@@ -140,3 +145,40 @@ async def test_a_driver_cannot_open_another_drivers_session(
     await expect(page.locator(f'tr[data-session-id="{theirs}"]')).to_have_count(0)
     await expect(page.locator("#sessions tbody tr[data-session-id]")).to_have_count(2)
     await expect(page.locator("[data-no-running]")).to_be_visible()
+
+
+async def test_the_charging_page_follows_a_running_session(
+        node: Running, phone: Page, services: Services, clock: FrozenClock) -> None:
+    d = await make_drivers(services, clock, running=True)
+    assert d.running is not None
+    page = phone
+    await page.clock.install()  # the page's timers run when the test says so
+    await log_in_as(page, node, "dana")
+    card = page.locator(f'[data-live-session="{d.running}"]')
+    await expect(card.locator("[data-energy]")).to_have_text("4.5 kWh")
+    await expect(card.locator("[data-cost]")).to_have_text("€2.24")
+
+    # 10 more minutes and 3 kWh more: the next refresh shows them without a reload
+    clock.advance(600)
+    await services.sessions.meter_values(
+        "CP1", 3, [SampledValue(clock.now(), Decimal(8500), REGISTER, "Wh")],
+        transaction_id=d.running)
+    await flush(services)
+    cost = await services.billing.session_cost(d.running)
+    assert cost is not None and cost.quote.total_cost.incl_vat is not None
+    expected = money(cost.quote.total_cost.incl_vat, "EUR")
+    assert expected == "€3.33"  # (0.50 + 7.5 x 0.30) x 1.21 = 3.3275
+    await page.clock.run_for(LIVE_SECONDS * 1000 + 500)
+    await expect(card.locator("[data-energy]")).to_have_text("7.5 kWh")
+    await expect(card.locator("[data-duration]")).to_have_text("1 h 10 min")
+    await expect(card.locator("[data-cost]")).to_have_text(expected)
+    await expect(card.locator("[data-updated]")).to_contain_text("Updated")
+
+    # the session ends: the next refresh reloads the page, which shows it as finished
+    await services.sessions.stop_v16(StopTransaction("CP1", d.running, Decimal(8500),
+                                                     clock.now()))
+    await flush(services)
+    await page.clock.run_for(LIVE_SECONDS * 1000 + 500)
+    await expect(page.locator("[data-no-running]")).to_be_visible()
+    await expect(page.locator(f'tr[data-session-id="{d.running}"]')).to_be_visible()
+    await assert_fits(page)

@@ -291,5 +291,24 @@ async def test_roles_and_login(
     browser.cookies.clear()
     response = await log_in(browser, operator, PASSWORD)
     assert response.headers["location"] == "/ui/"
-    for path in ("/ui/me/", "/ui/me/spending", f"/ui/me/sessions/{d.dana[0]}"):
+    for path in ("/ui/me/", "/ui/me/spending", f"/ui/me/sessions/{d.dana[0]}", "/ui/me/live",
+                 f"/ui/me/sessions/{d.dana[0]}/receipt.pdf"):
         assert (await browser.get(path)).status_code == 403, path
+
+
+async def test_the_session_list_is_paginated(
+        browser: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
+    d = await make_drivers(services, clock)
+    for i in range(50):  # 52 of dana's in all
+        start = T0 + timedelta(hours=5, minutes=i)
+        tx = (await services.sessions.start_v16(
+            StartTransaction("CP1", 1, "CARD-A2", Decimal(0), start))).transaction_id
+        await services.sessions.stop_v16(StopTransaction("CP1", tx, Decimal(0), start))
+    await as_driver(browser, "dana")
+    first = await browser.get("/ui/me/")
+    assert len(session_ids(first.text)) == 50
+    assert "Page 1 of 2" in first.text and 'href="/ui/me/?page=2"' in first.text
+    second = await browser.get("/ui/me/?page=2")
+    assert session_ids(second.text) == sorted(d.dana, reverse=True)  # the oldest two
+    assert 'href="/ui/me/?page=1"' in second.text
+    assert session_ids((await browser.get("/ui/me/?page=3")).text) == []

@@ -206,16 +206,15 @@ def routes(web: Web) -> APIRouter:
         where = await places(services, {s.station_id for s in now_running}
                              | {r.station_id for r, _ in rows})
         current = [(s, where[s.station_id], await live(web, s)) for s in now_running]
+        so_far = {s.id: now for s, _, now in current}
         recent = []
         for row, cdr in rows:
             place = where[row.station_id]
             if cdr is not None:
                 cost, final = money(cdr.total_incl_vat, cdr.currency, web.locale), True
             elif row.stopped_at is None:
-                so_far = await services.billing.session_cost(row.id)
-                cost = "" if so_far is None else money(payable(so_far), so_far.quote.currency,
-                                                       web.locale)
-                final = False
+                now_live = so_far.get(row.id) or await live(web, row)
+                cost, final = now_live.cost, False
             else:
                 cost, final = "", False
             recent.append(Row(row, place, local_time(row.started_at, place.zone),
@@ -230,8 +229,9 @@ def routes(web: Web) -> APIRouter:
         """The running sessions' energy, duration and cost so far (the Charging page polls
         it)."""
         who = await web.driver(request)
-        if isinstance(who, Response):
-            return JSONResponse({"detail": "log in as a driver"}, status_code=401)
+        if isinstance(who, Response):  # the login redirect (401 here), or 403 for operators
+            status = 403 if who.status_code == 403 else 401
+            return JSONResponse({"detail": "for a logged-in driver only"}, status_code=status)
         items = [(await live(web, s)).as_dict() for s in await running(services, who.user.user_id)]
         return JSONResponse({"sessions": items}, headers={"Cache-Control": "no-store"})
 
