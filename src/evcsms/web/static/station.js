@@ -27,6 +27,13 @@
       })
       .then(function (html) {
         box.innerHTML = html;
+        var now = box.querySelector("[data-live-state]");
+        var shown = document.querySelector("#station dd[data-state]");
+        if (now && shown) {  // the station's state in the facts at the top follows too
+          shown.dataset.state = now.dataset.liveState;
+          shown.className = "state state-" + now.dataset.liveState;
+          shown.textContent = now.dataset.liveState;
+        }
         box.dataset.refreshed = String(Number(box.dataset.refreshed || 0) + 1);
       })
       .catch(function () { /* shown above; the next change retries */ })
