@@ -192,7 +192,7 @@ def _legend(names: Sequence[str], width: int) -> str:
     x = width - _RIGHT
     for index in reversed(range(len(names))):
         text = escape(names[index])
-        x -= 14 + 7 * len(names[index])
+        x -= 26 + 7 * len(names[index])  # swatch, gap, ~7 px a character at 12 px
         parts.append(f'<g class="legend"><rect class="swatch series-{index % 4}" x="{x}" '
                      f'y="2" width="10" height="10"/><text class="axis" x="{x + 14}" '
                      f'y="11">{text}</text></g>')
