@@ -10,14 +10,18 @@ period is the last change before it.
 from __future__ import annotations
 
 import builtins
+import csv
+import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.domain.clock import Clock
+from evcsms.domain.money import show
 from evcsms.domain.uptime import (
     EXCLUDED_REASONS,
     Change,
@@ -139,3 +143,34 @@ def _merged(own: list[Any], station_wide: list[Any]) -> list[Change]:
         effective = station_state if station_state in ("faulted", "unavailable") else port_state
         out.append(Change(at, PortState(effective)))
     return out
+
+
+NEVI_REQUIRED_PERCENT = Fraction(97)  # 23 CFR 680.116(b): average annual uptime > 97 %
+REPORT_COLUMNS = ("row", "station_id", "evse_id", "connector_id", "site_id", "from", "to",
+                  "period_minutes", "operative_minutes", "outage_minutes", "excluded_minutes",
+                  "counted_outage_minutes", "uptime_percent", "meets_97_percent")
+
+
+def report_csv(ports: builtins.list[PortUptime], start: datetime, end: datetime) -> str:
+    """The uptime report as CSV: a "port" row per port, a "site" row per site (site_id
+    empty: the stations without a site) and a "fleet" row. Minutes exact to 4 places,
+    operative = period - outage, counted outage = outage - excluded, percent as `figures`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    when = [at.astimezone(UTC).isoformat().replace("+00:00", "Z") for at in (start, end)]
+
+    def row(kind: str, who: tuple[object, ...], u: Uptime) -> None:
+        f = u.figures()
+        writer.writerow((kind, *who, *when, f["period_minutes"],
+                         show(u.period_minutes - u.outage_minutes, 4), f["outage_minutes"],
+                         f["excluded_minutes"], show(u.counted_outage_minutes, 4), f["percent"],
+                         "yes" if u.percent >= NEVI_REQUIRED_PERCENT else "no"))
+
+    for p in ports:
+        row("port", (p.station_id, p.evse_id, p.connector_id, p.site_id or ""), p.uptime)
+    for site in sorted({p.site_id or "" for p in ports}):
+        row("site", ("", "", "", site), combined(p.uptime for p in ports
+                                                  if (p.site_id or "") == site))
+    row("fleet", ("", "", "", ""), combined(p.uptime for p in ports))
+    return out.getvalue()
