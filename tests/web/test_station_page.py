@@ -3,6 +3,7 @@ remote-action forms (CSRF, command issued, 303 back to the page)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from evcsms.services.container import Services
 from evcsms.services.log_uploads import ReceivedFile
 from evcsms.services.sessions import StartTransaction, StopTransaction
 from evcsms.services.stations import ConnectorStatus
+from evcsms.web import station
 from tests.api.conftest import flush
 from tests.conftest import T0
 from tests.web.conftest import csrf_of
@@ -179,7 +181,8 @@ async def test_a_running_session_shows_its_power_chart_energy_and_cost(
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert chart_points(fragment.text, 1) == 3
-    assert 'tr data-connector' not in fragment.text or 'id="connectors"' in fragment.text
+    for table in ("connectors", "commands", "log-uploads"):
+        assert f'id="{table}"' in fragment.text
     # one more reading: the fragment gains a point
     clock.advance(60)
     await services.sessions.meter_values("CP1", 1, [
@@ -230,7 +233,7 @@ async def test_the_status_history_lists_and_draws_the_changes(
     assert [s for s, _, _ in segments] == ["available", "occupied", "faulted"]
     assert sum(float(w) for _, _, w in segments) == pytest.approx(100, abs=0.01)
     assert float(segments[2][2]) == pytest.approx(100 / 24, abs=0.01)
-    assert ">faulted</li>" not in day  # the legend has every state as text
+    # the legend names every colour in text
     assert re.search(r'<li><span class="swatch seg-faulted" aria-hidden="true"></span> faulted',
                      day)
 
@@ -373,3 +376,28 @@ async def test_the_live_part_and_its_events_need_an_operator(
                                  base_url="http://test") as anonymous:
         assert (await anonymous.get("/ui/stations/CP1/live")).status_code == 303
         assert (await anonymous.get("/ui/stations/CP1/events")).status_code == 401
+
+
+async def test_the_event_stream_says_change_for_statuses_commands_and_meter_values(
+        services: Services, clock: FrozenClock) -> None:
+    tx = await start_charging(services, clock, power=False)
+    await services.stations.create("CP9", password=None)
+    stream = station._stream(services, "CP1")
+    try:
+        assert await anext(stream) == ": connected\n\n"
+        # another station's change is not this page's
+        await services.stations.connector_status("CP9", ConnectorStatus(1, 1, "Faulted"),
+                                                 clock.now())
+        await services.stations.connector_status("CP1", ConnectorStatus(1, 1, "Charging"),
+                                                 clock.now())
+        assert await asyncio.wait_for(anext(stream), 5) == "event: change\ndata: {}\n\n"
+        # a command's final status (its event names only the command)
+        await services.commands.issue("CP1", "reset", {"type": "soft"})
+        assert await asyncio.wait_for(anext(stream), 5) == "event: change\ndata: {}\n\n"
+        # meter values publish no event: the stream finds the new reading itself
+        await services.sessions.meter_values("CP1", 1, [SampledValue(
+            T0 + timedelta(minutes=40), Decimal(5000), REGISTER, "Wh")], transaction_id=tx)
+        await flush(services)
+        assert await asyncio.wait_for(anext(stream), 5) == "event: change\ndata: {}\n\n"
+    finally:
+        await stream.aclose()
