@@ -233,6 +233,8 @@ async def test_the_status_history_lists_and_draws_the_changes(
     assert [s for s, _, _ in segments] == ["available", "occupied", "faulted"]
     assert sum(float(w) for _, _, w in segments) == pytest.approx(100, abs=0.01)
     assert float(segments[2][2]) == pytest.approx(100 / 24, abs=0.01)
+    assert re.search(r'data-track-now="faulted">3 periods; now <strong>faulted</strong> '
+                     r"since 2026-03-02 09:00 CET", day)
     # the legend names every colour in text
     assert re.search(r'<li><span class="swatch seg-faulted" aria-hidden="true"></span> faulted',
                      day)
