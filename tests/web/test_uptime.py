@@ -131,9 +131,13 @@ async def test_the_report_shows_the_services_figures_per_port_site_and_fleet(
     assert 'data-minutes="360"' in exclusions[0] and "grid notice 4711" in exclusions[0]
     assert "scheduled maintenance" in exclusions[1] and "EVSE 1" in exclusions[1]
     # the charts: the worst ports and the sites
-    assert re.search(r'data-chart="uptime-ports" data-bars="4"', html)
+    # the charts: counted downtime of the ports that had some, and of every site
+    assert re.search(r'data-chart="uptime-ports" data-bars="2"', html)
     assert re.search(r'data-chart="uptime-sites" data-bars="3"', html)
-    assert 'data-label="B1 1/1" data-value="93.7500"' in html
+    bars = re.findall(r'<rect class="bar series-0" data-label="([^"]+)" data-value="([^"]+)"',
+                      html)
+    assert bars[:2] == [("B1 1/1", "6.2500"), ("A1 1/1", "1.7857")]
+    assert bars[2:] == [("SOUTH", "6.2500"), ("NORTH", "0.8929"), ("no site", "0.0000")]
     assert 'href="/ui/uptime.csv?period=last-month"' in html
 
 
@@ -259,6 +263,7 @@ async def test_an_empty_fleet_and_a_station_that_never_reported(
     empty = await logged_in.get("/ui/uptime")
     assert empty.status_code == 200 and "No ports in this report." in empty.text
     assert 'data-chart="uptime-ports" data-bars="0"' in empty.text
+    assert "No port had counted downtime in this period." in empty.text
     await services.stations.create("QUIET", password=None)
     page = await logged_in.get("/ui/uptime", params={"period": "last-30-days"})
     rows = rows_of(page.text, "uptime-ports")

@@ -325,15 +325,17 @@ def routes(web: Web) -> APIRouter:
         exclusions, exclusion_total = await _exclusions(web, q, zones)
         xpages = max(1, math.ceil(exclusion_total / PAGE_SIZE))
         fleet = Figures.of(combined(p.uptime for p in ports))
+        down = [r for r in worst if r.f.exact < 100][:CHART_PORTS]
         ports_chart = charts.bar_chart(
-            [(r.label, r.f.exact) for r in worst[:CHART_PORTS]],
-            title=f"Uptime of the {min(CHART_PORTS, len(worst))} worst ports (%)", unit="%",
-            chart_id="uptime-ports", value_label=_percent_label,
-            empty="No ports in this report.")
+            [(r.label, 100 - r.f.exact) for r in down],
+            title=f"Counted downtime of the {len(down)} worst ports (% of the period)",
+            unit="%", chart_id="uptime-ports", value_label=_percent_label,
+            empty="No port had counted downtime in this period.")
         sites_chart = charts.bar_chart(
-            [(s.site_id or "no site", s.f.exact) for s in site_rows],
-            title="Uptime per site (%)", unit="%", chart_id="uptime-sites",
-            value_label=_percent_label, empty="No sites in this report.")
+            [(s.site_id or "no site", 100 - s.f.exact) for s in site_rows],
+            title="Counted downtime per site (% of the period)", unit="%",
+            chart_id="uptime-sites", value_label=_percent_label,
+            empty="No sites in this report.")
         return web.page(
             request, who, "uptime.html", problem=None, q=q, sites=sites, presets=PRESETS,
             sorts=SORTS, params=request.query_params, fleet=fleet, port_count=len(ports),
