@@ -72,6 +72,9 @@ def test_line_chart_draws_each_series_in_the_zone() -> None:
     step = re.search(r'data-series="limit"[^>]*points="([^"]+)"', svg)
     assert step and len(step.group(1).split()) == 3  # the step adds a corner point
     assert 'data-points="0"' in str(line_chart([], title="x", unit="kW"))
+    short = str(line_chart([Series("p", [(t0, 1), (t0 + timedelta(minutes=2), 2)])],
+                           title="x", unit="kW"))
+    assert ">10:00:00<" in short and ">10:00:30<" in short and ">10:02:00<" in short
 
 
 def test_bar_chart_heights_follow_the_values() -> None:

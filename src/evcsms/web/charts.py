@@ -65,6 +65,8 @@ def _time_label(at: datetime, zone: ZoneInfo, span_seconds: float) -> str:
     local = at.astimezone(zone)
     if span_seconds > 2 * 86400:
         return local.strftime("%d %b")
+    if span_seconds < 20 * 60:  # five labels minutes apart would repeat
+        return local.strftime("%H:%M:%S")
     return local.strftime("%H:%M")
 
 
