@@ -68,7 +68,7 @@ def test_line_chart_draws_each_series_in_the_zone() -> None:
     assert 'data-points="12"' in svg
     assert re.search(r'data-series="power" data-points="10"', svg)
     assert "Power &lt;kW&gt;" in svg  # escaped
-    assert ">12:00<" in svg and ">12:09<" in svg  # 10:00 UTC is 12:00 in Amsterdam
+    assert ">12:00:00<" in svg and ">12:09:00<" in svg  # 10:00 UTC is 12:00 in Amsterdam
     step = re.search(r'data-series="limit"[^>]*points="([^"]+)"', svg)
     assert step and len(step.group(1).split()) == 3  # the step adds a corner point
     assert 'data-points="0"' in str(line_chart([], title="x", unit="kW"))
