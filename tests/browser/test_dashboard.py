@@ -81,3 +81,46 @@ async def test_a_wrong_password_stays_on_the_login_form(node: Running, page: Pag
     await expect(page.locator("input[name=username]")).to_have_value("alice")
     await page.goto(f"{node.http}/ui/")  # still not logged in
     await expect(page).to_have_url(f"{node.http}/ui/login")
+
+
+async def tab_to(page: Page, description: str, check: str, limit: int = 40) -> None:
+    """Press Tab until the focused element matches `check` (a JS expression on `el`)."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"(() => {{ const el = document.activeElement; "
+                               f"return !!el && ({check}); }})()"):
+            return
+    raise AssertionError(f"Tab never reached {description}")
+
+
+async def test_an_operator_gets_around_with_the_keyboard_only(
+    node: Running, page: Page, services: Services,
+):
+    await services.users.create("kim", UserRole.OPERATOR)
+    await services.users.set_password("kim", PASSWORD)
+    await services.stations.create("CP1", password=None, description="Harbour, bay 1")
+
+    await page.goto(f"{node.http}/ui/login")
+    await tab_to(page, "the user name", "el.name === 'username'")
+    await page.keyboard.type("kim")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{node.http}/ui/")
+
+    await page.keyboard.press("Tab")  # the first stop is the skip link, and it shows
+    skip = page.get_by_role("link", name="Skip to content")
+    await expect(skip).to_be_focused()
+    assert (await skip.bounding_box() or {"x": -1})["x"] >= 0
+    await tab_to(page, "the Incidents link", "el.textContent.trim() === 'Incidents'")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")  # focus is visible
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{node.http}/ui/incidents")
+
+    await page.goto(f"{node.http}/ui/")
+    await tab_to(page, "the CP1 link", "el.tagName === 'A' && el.textContent.trim() === 'CP1'")
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{node.http}/ui/stations/CP1")
+    await tab_to(page, "the soft reset button",
+                 "el.tagName === 'BUTTON' && el.textContent.includes('Reset (soft)')", 80)

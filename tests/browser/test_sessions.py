@@ -128,7 +128,8 @@ async def test_a_running_session_refreshes_its_figures_and_charts(
     await page.clock.run_for(10_000)
     await expect(page.locator("[data-energy]")).to_have_text("7 kWh")
     await expect(page.locator("svg#energy-chart")).to_have_attribute("data-points", "2")
-    await expect(page.locator("svg#power-chart")).to_have_attribute("data-points", "1")
+    # from the meter start: 0-15 min and 15-30 min
+    await expect(page.locator("svg#power-chart")).to_have_attribute("data-points", "2")
     await expect(page.locator("[data-total-cost]")).to_contain_text("€3.15")  # (0.5+2.1)x1.21
 
     # it ends: the next refresh shows the final figures and stops refreshing

@@ -15,7 +15,7 @@ from evcsms.domain.metering import SampledValue
 from evcsms.services.container import Services
 from evcsms.services.sessions import StartTransaction, StopTransaction
 from evcsms.services.users import UserRole
-from evcsms.web.sessions import thinned
+from evcsms.web.power import thinned
 from tests.api.conftest import flush
 from tests.conftest import T0
 from tests.services.test_signatures import keypair, ocmf
@@ -197,8 +197,9 @@ async def test_power_is_derived_from_the_register_without_power_readings(
     tx = await charge(services)
     html = (await logged_in.get(f"/ui/sessions/{tx}")).text
     assert 'data-power-source="derived"' in html
-    # 3 register readings: 2 intervals; 7 kWh in 30 min = 14 kW, then 0 kW
-    assert re.search(r'id="power-chart" data-chart="power-chart" data-points="2"', html)
+    # the meter start (1 kWh) and 3 register readings: 3 intervals of 30 min,
+    # 7 kWh = 14 kW, 7 kWh = 14 kW, then 0 kW
+    assert re.search(r'id="power-chart" data-chart="power-chart" data-points="3"', html)
     assert re.search(r'id="energy-chart" data-chart="energy-chart" data-points="3"', html)
 
 

@@ -24,7 +24,6 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from evcsms.domain import jsontext
-from evcsms.domain.metering import REGISTER, normalise, register_readings
 from evcsms.domain.model import SessionStatus
 from evcsms.domain.money import show
 from evcsms.domain.pricing import PricingError
@@ -37,14 +36,12 @@ from evcsms.services.signatures import verify_stored
 from evcsms.storage import tables as t
 from evcsms.web.charts import Series, line_chart
 from evcsms.web.common import Web, local_time, zone_of
+from evcsms.web.power import register_points, session_power, thinned
 
 PAGE_SIZE = 50
-POWER = "Power.Active.Import"
 STATUSES = {"running": SessionStatus.ACTIVE.value, "finished": SessionStatus.COMPLETED.value}
 _SHOWN_STATUS = {v: k for k, v in STATUSES.items()}
-_PHASES = ("L1", "L2", "L3")
 _MAX_ID = 2**63 - 1
-MAX_CHART_POINTS = 720
 
 
 class BadFilter(ValueError):
@@ -276,68 +273,12 @@ def cost_view(cost: SessionCost) -> CostView:
         time_zone=cost.time_zone)
 
 
-def _in_kw(value: Decimal, unit: str | None) -> Decimal | None:
-    try:
-        return normalise(value, unit, POWER) / 1000
-    except ValueError:
-        return None
-
-
-def measured_power(samples: Sequence[StoredSample]) -> list[tuple[datetime, Decimal]]:
-    """Power.Active.Import in kW per timestamp: the outlet's total, else the sum of its
-    phases L1-L3 (when every phase it reports is there)."""
-    power = [s for s in samples if s.measurand == POWER and s.location in ("", "Outlet")]
-    if not power:
-        power = [s for s in samples if s.measurand == POWER]
-    by_time: dict[datetime, dict[str, Decimal]] = {}
-    for s in power:
-        kw = _in_kw(s.value, s.unit)
-        if kw is not None and (s.phase == "" or s.phase in _PHASES):
-            by_time.setdefault(s.timestamp, {}).setdefault(s.phase, kw)
-    phases = {p for values in by_time.values() for p in values if p}
-    out = []
-    for at, values in sorted(by_time.items()):
-        if "" in values:
-            out.append((at, values[""]))
-        elif phases and phases <= values.keys():
-            out.append((at, sum((values[p] for p in phases), Decimal(0))))
-    return out
-
-
-def derived_power(registers: Sequence[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
-    """The average power (kW) between consecutive register readings (Wh), at each
-    interval's end; a falling register counts as no power."""
-    out = []
-    for (a, wh_a), (b, wh_b) in zip(registers, registers[1:], strict=False):
-        seconds = Decimal(str((b - a).total_seconds()))
-        if seconds > 0:
-            out.append((b, (max(wh_b - wh_a, Decimal(0)) * 3600 / seconds / 1000)
-                        .quantize(Decimal("0.001"))))
-    return out
-
-
-def thinned(points: Sequence[tuple[datetime, Decimal]],
-            most: int = MAX_CHART_POINTS) -> list[tuple[datetime, Decimal]]:
-    """At most about `most` points, evenly picked, the first and last kept (a day of 10 s
-    samples would draw an SVG of megabytes)."""
-    if len(points) <= most:
-        return list(points)
-    step = -(-len(points) // most)
-    out = list(points[::step])
-    if out[-1] != points[-1]:
-        out.append(points[-1])
-    return out
-
-
-def charts(samples: Sequence[StoredSample], zone: str) -> tuple[Markup, Markup, str, int, int]:
+def charts(samples: Sequence[StoredSample], zone: str, row: Any
+           ) -> tuple[Markup, Markup, str, int, int]:
     """(power chart, energy chart, where the power came from, their point counts)."""
-    registers = register_readings(s.sampled_value() for s in samples if s.measurand == REGISTER)
-    power = measured_power(samples)
-    source = "measured"
-    if not power:
-        power, source = derived_power(registers), "derived"
-    if not power:
-        source = "none"
+    registers = register_points(samples)
+    power, source = session_power(samples, started_at=row.started_at,
+                                  meter_start_wh=row.meter_start_wh)
     tz = zone_of(zone)
     title = ("Power (kW), measured" if source == "measured"
              else "Power (kW), derived from the energy register")
@@ -378,7 +319,7 @@ async def session_detail(services: Services, session_id: int) -> SessionDetail |
             t.Station.id == row.station_id))
         cost, cost_problem = await priced(conn, session_id, now)
     samples = await services.sessions.samples(session_id)
-    power_chart, energy_chart, source, power_points, energy_points = charts(samples, zone)
+    power_chart, energy_chart, source, power_points, energy_points = charts(samples, zone, row)
     try:
         cdr: dict[str, Any] | None = await services.cdrs.get(session_id)
     except NotFoundError:

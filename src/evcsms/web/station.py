@@ -28,15 +28,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from evcsms.domain.log_uploads import ascii_file_name
-from evcsms.domain.metering import REGISTER, normalise, register_readings, session_energy
+from evcsms.domain.metering import REGISTER, session_energy
 from evcsms.domain.model import SessionStatus
 from evcsms.services.container import Services
 from evcsms.services.errors import InvalidInputError, NotFoundError
-from evcsms.services.meter_store import StoredSample, stored_samples
+from evcsms.services.meter_store import stored_samples
 from evcsms.storage import tables as t
 from evcsms.web.charts import Series, line_chart
 from evcsms.web.common import Web, local_time, redirect, zone_of
 from evcsms.web.fleet import station_state
+from evcsms.web.power import session_power, thinned
 
 MESSAGES_SHOWN = 20
 COMMANDS_SHOWN = 10
@@ -47,13 +48,10 @@ UPTIME_DAYS = 30
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 KEEPALIVE_SECONDS = 15.0
 METER_POLL_SECONDS = 2.0
-POWER = "Power.Active.Import"
 LIVE_SUBJECTS = ("events.session.*", "events.station.status", "events.station.connection",
                  "events.command", "events.log_upload.*", "events.firmware.*")
 LOG_TYPES = ("diagnostics", "security")
 _ACTIONS = {"reset", "unlock_connector", "change_availability", "trigger_message"}
-_PHASES = ("L1", "L2", "L3")
-_CHARGING_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,54 +147,12 @@ def _state(connected: bool, connectors: Sequence[Any]) -> str:
 # -- the live part -----------------------------------------------------------------------
 
 
-def power_points(session: Any, samples: Sequence[StoredSample]
-                 ) -> tuple[list[tuple[datetime, Decimal]], str]:
-    """The session's power in kW over time, and where it comes from: "measured" (one
-    point per moment with a Power.Active.Import total, or all of L1-L3) or "derived"
-    (the energy register's rise over the time since the previous reading, the meter
-    start counting as a reading at the session's start)."""
-    by_time: dict[datetime, dict[str, Decimal]] = {}
-    for s in samples:
-        if s.measurand != POWER or s.location not in ("", "Outlet"):
-            continue
-        if s.phase not in ("", *_PHASES):
-            continue
-        try:
-            watts = normalise(s.value, s.unit, s.measurand)
-        except ValueError:
-            continue
-        by_time.setdefault(s.timestamp, {})[s.phase] = watts
-    measured = []
-    for at in sorted(by_time):
-        phases = by_time[at]
-        if "" in phases:
-            watts = phases[""]
-        elif all(p in phases for p in _PHASES):
-            watts = sum((phases[p] for p in _PHASES), _CHARGING_ZERO)
-        else:
-            continue
-        measured.append((at, watts / 1000))
-    if measured:
-        return measured, "measured"
-    registers = register_readings(s.sampled_value() for s in samples if s.measurand == REGISTER)
-    previous: tuple[datetime, Decimal] | None = None
-    if session.meter_start_wh is not None:
-        previous = (session.started_at, Decimal(session.meter_start_wh))
-    derived = []
-    for at, wh in registers:
-        if previous is not None and at > previous[0]:
-            seconds = Decimal(str((at - previous[0]).total_seconds()))
-            rise = max(wh - previous[1], _CHARGING_ZERO)
-            derived.append((at, (rise * 3600 / seconds / 1000).quantize(Decimal("0.001"))))
-        if previous is None or at >= previous[0]:
-            previous = (at, wh)
-    return derived, "derived"
-
-
 async def running_session(services: Services, session: Any, zone: str) -> RunningSession:
     async with services.engine.connect() as conn:
         samples = await stored_samples(conn, session.id)
-    points, source = power_points(session, samples)
+    points, source = session_power(samples, started_at=session.started_at,
+                                   meter_start_wh=session.meter_start_wh)
+    points = thinned(points)
     energy = session_energy(
         (s.sampled_value() for s in samples if s.measurand == REGISTER),
         meter_start_wh=session.meter_start_wh, started_at=session.started_at,
