@@ -50,6 +50,7 @@ async def test_station_page_shows_connectors_incidents_and_commands(
                       r'<td data-error-code>([^<]*)</td>', html, re.DOTALL)
     assert rows == [("1-1", "Faulted", "GroundFailure"), ("2-1", "Available", "")]
     assert "connector_faulted" in html and "Connector 1 reports GroundFailure" in html
+    assert re.search(r'<a href="/ui/incidents/\d+">connector_faulted</a>', html)
     assert re.search(r'data-command="reset".*?data-command-status="failed"', html, re.DOTALL)
     for action in ("reset", "unlock_connector", "change_availability", "trigger_message"):
         assert f'action="/ui/stations/CP1/commands/{action}"' in html
