@@ -259,15 +259,21 @@ async def test_bad_queries_get_a_page_with_a_message(
 
 
 async def test_an_empty_fleet_and_a_station_that_never_reported(
-        logged_in: httpx.AsyncClient, services: Services) -> None:
+        logged_in: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
     empty = await logged_in.get("/ui/uptime")
     assert empty.status_code == 200 and "No ports in this report." in empty.text
     assert 'data-chart="uptime-ports" data-bars="0"' in empty.text
     assert "No port had counted downtime in this period." in empty.text
     await services.stations.create("QUIET", password=None)
+    clock.advance(10 * 86400)
     page = await logged_in.get("/ui/uptime", params={"period": "last-30-days"})
     rows = rows_of(page.text, "uptime-ports")
     assert rows["QUIET/1/1"]["percent"] == "0.0000" and rows["QUIET/1/1"]["meets"] == "no"
+    # counted from its registration ten days ago, not over the whole 30 days
+    assert rows["QUIET/1/1"]["total"] == str(10 * 24 * 60)
+    # registered after last month: not in last month's report at all
+    before = await logged_in.get("/ui/uptime", params={"period": "last-month"})
+    assert before.status_code == 200 and 'data-port="QUIET/' not in before.text
 
 
 async def test_login_and_the_operator_role_are_required(

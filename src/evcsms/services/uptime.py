@@ -75,7 +75,7 @@ class UptimeService:
         if end <= start:
             raise InvalidInputError("to: must be after from")
         async with self._engine.connect() as conn:
-            stations = select(t.Station.id, t.Station.site_id)
+            stations = select(t.Station.id, t.Station.site_id, t.Station.created_at)
             if station_id is not None:
                 stations = stations.where(t.Station.id == station_id)
             if site_id is not None:
@@ -97,12 +97,18 @@ class UptimeService:
                                       else PortState.AVAILABLE)
                                for h in history if h.source == "connection"]
                 station_wide = [h for h in history if h.source == "status" and h.evse_id == 0]
+                # a port counts from when it came into service: the station's registration,
+                # or its first status if that is earlier (imported history)
+                in_service = min([st.created_at, *(h.at for h in history[:1])])
+                port_start = max(start, in_service)
+                if port_start >= end:
+                    continue  # registered after the period: not in service, not down
                 for evse_id, connector_id in ports or [(1, 1)]:
                     own = [h for h in history if h.source == "status"
                            and (h.evse_id, h.connector_id) == (evse_id, connector_id)]
                     mine = [Exclusion(e.start, e.end, e.reason) for e in exclusions
                             if e.evse_id in (None, evse_id)]
-                    result = port_uptime(start, end, _merged(own, station_wide), mine,
+                    result = port_uptime(port_start, end, _merged(own, station_wide), mine,
                                          connectivity=connections)
                     out.append(PortUptime(st.id, evse_id, connector_id, st.site_id, result))
         return out
