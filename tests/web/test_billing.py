@@ -140,6 +140,12 @@ async def test_revenue_and_energy_per_day_station_and_site_match_the_cdrs(
     sites = rows(html, "per-site")
     assert set(sites) == {("HARBOUR", "EUR"), ("", "USD")}
     assert sites[("HARBOUR", "EUR")]["excl"] == cp1["excl"]
+    # and as charts, one per currency, each bar a station's or site's revenue
+    assert bars(html, "revenue-per-station-EUR") == {"CP1": Decimal(cp1["excl"])}
+    assert bars(html, "revenue-per-station-USD") == {"CP2": Decimal(
+        stations[("CP2", "USD")]["excl"])}
+    assert bars(html, "revenue-per-site-EUR") == {"HARBOUR": Decimal(cp1["excl"])}
+    assert set(bars(html, "revenue-per-site-USD")) == {"(no site)"}
     totals = dict(re.findall(r'<tr data-currency="([A-Z]{3})" data-sessions="(\d+)"', html))
     assert totals == {"EUR": "2", "USD": "1"}
     # money shown in its currency's format

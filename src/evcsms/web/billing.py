@@ -65,6 +65,7 @@ from evcsms.web.common import Web, local_time, money, redirect
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 PAGE = 50
+TOP_GROUPS = 12  # bars in the per-station and per-site revenue charts
 MAX_KWH = Decimal(100_000)
 UNITS = {Dimension.ENERGY: "kWh", Dimension.TIME: "h", Dimension.PARKING_TIME: "h",
          Dimension.FLAT: "session"}
@@ -543,11 +544,21 @@ def routes(web: Web) -> APIRouter:
             [(day_label(d), v) for d, v in found.energy_per_day] if found.currencies else [],
             title="Energy per day (kWh)", unit="kWh", chart_id="energy",
             empty="No CDRs were issued in this period.")
+        group_charts = {
+            what: [charts.bar_chart(
+                [(g.key or g.name, g.totals.excl_vat) for g in top],
+                title=f"Revenue per {what} in {currency} (excl. VAT), top {len(top)}",
+                unit=currency, chart_id=f"revenue-per-{what}-{currency}",
+                value_label=money_of(currency))
+                for currency in sorted({g.totals.currency for g in groups})
+                for top in [sorted((g for g in groups if g.totals.currency == currency),
+                                   key=lambda g: (-g.totals.excl_vat, g.key))[:TOP_GROUPS]]]
+            for what, groups in (("station", found.stations), ("site", found.sites))}
         stations = found.stations[(station_page - 1) * PAGE:station_page * PAGE]
         sites = found.sites[(site_page - 1) * PAGE:site_page * PAGE]
         return web.page(
             request, who, "billing.html", o=found, period=period,
-            revenue_charts=revenue_charts, energy_chart=energy_chart,
+            revenue_charts=revenue_charts, energy_chart=energy_chart, group_charts=group_charts,
             stations=stations, sites=sites,
             station_pager=pager(request, "station_page", station_page, len(found.stations),
                                 f"{request.scope.get('root_path', '')}/billing"),
