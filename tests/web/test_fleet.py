@@ -106,7 +106,8 @@ async def test_events_stream_delivers_a_status_change(
 
             first = await asyncio.wait_for(next_event(), 5)
             second = await asyncio.wait_for(next_event(), 5)
-        assert first == {"station_id": "CP2", "state": "faulted", "connectors": "1: Faulted"}
+        assert first == {"station_id": "CP2", "state": "faulted", "previous": "available",
+                         "connectors": "1: Faulted"}
         assert second["station_id"] == "CP1" and second["state"] == "offline"
 
 
@@ -138,3 +139,47 @@ async def test_one_feed_serves_every_open_page_with_one_lookup_per_burst(
     for page in pages:
         await page.aclose()
     assert feed._task is None and feed._subs == []  # the last page closed the feed
+
+
+async def test_the_fleet_list_is_paged_and_the_counts_cover_every_page(
+        logged_in: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
+    from evcsms.web.fleet import PAGE_SIZE, fleet
+
+    for n in range(PAGE_SIZE + 5):
+        await services.stations.create(f"S{n:03d}", password=None)
+        await services.stations.set_connected(f"S{n:03d}", True, "node-a")
+    first = await logged_in.get("/ui/")
+    assert len(states_of(first.text)) == PAGE_SIZE
+    assert counts_of(first.text)["available"] == PAGE_SIZE + 5
+    assert f"1-{PAGE_SIZE} of {PAGE_SIZE + 5} matching" in first.text
+    assert 'href="/ui/?page=2"' in first.text
+    second = await logged_in.get("/ui/", params={"page": "2"})
+    assert list(states_of(second.text)) == [f"S{n:03d}" for n in range(PAGE_SIZE, PAGE_SIZE + 5)]
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    filtered = await logged_in.get("/ui/", params={"q": "S10", "page": "1"})
+    assert list(states_of(filtered.text)) == ["S100", "S101", "S102", "S103", "S104"]
+    assert (await logged_in.get("/ui/", params={"page": "3"})).status_code == 404
+    for bad in ("0", "x", "-1", "9999999"):
+        assert (await logged_in.get("/ui/", params={"page": bad})).status_code == 400, bad
+    # a site's stations only
+    await services.tariffs.put_site("QUAY", name="Quay", time_zone="Europe/Amsterdam")
+    await services.tariffs.place_station("S007", "QUAY")
+    assert [r.station_id for r in await fleet(services.engine, site_id="QUAY")] == ["S007"]
+
+
+async def test_live_updates_carry_the_previous_state_for_stations_on_other_pages(
+        services: Services, clock: FrozenClock) -> None:
+    from evcsms.web.fleet import FleetFeed
+
+    await make_fleet(services, clock)
+    feed = FleetFeed(services, batch_seconds=0.05)
+    page = feed.stream()
+    assert await anext(page) == ": connected\n\n"
+    await services.stations.set_connected("CP2", False, "node-a")
+    text = await asyncio.wait_for(anext(page), 5)
+    assert json.loads(text.split("data: ", 1)[1]) == {
+        "station_id": "CP2", "state": "offline", "previous": "available", "connectors": "1: Available"}
+    await services.stations.set_connected("CP2", True, "node-a")
+    text = await asyncio.wait_for(anext(page), 5)
+    assert json.loads(text.split("data: ", 1)[1])["previous"] == "offline"
+    await page.aclose()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncGenerator, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -21,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.services.container import Services
 from evcsms.storage import tables as t
-from evcsms.web.common import Web, local_time
+from evcsms.web.common import Web, local_time, prefix
 
 KEEPALIVE_SECONDS = 15.0
+PAGE_SIZE = 100  # stations a page; the counts cover the whole fleet
 logger = logging.getLogger(__name__)
 
 STATES = ("charging", "available", "faulted", "offline")  # counted at the top of the page
@@ -60,8 +62,9 @@ class FleetRow:
 
 
 async def fleet(engine: AsyncEngine, *, station_id: str | None = None,
-                station_ids: Collection[str] | None = None) -> list[FleetRow]:
-    """Every station's row, or only `station_id`'s, or only those in `station_ids`."""
+                station_ids: Collection[str] | None = None,
+                site_id: str | None = None) -> list[FleetRow]:
+    """Every station's row, or only `station_id`'s, those in `station_ids`, or a site's."""
     stations = (
         select(t.Station.id, t.Station.description, t.Station.connected,
                t.Station.last_seen_at, t.Station.site_id, t.Site.time_zone)
@@ -75,6 +78,10 @@ async def fleet(engine: AsyncEngine, *, station_id: str | None = None,
     if station_ids is not None:
         stations = stations.where(t.Station.id.in_(list(station_ids)))
         connectors = connectors.where(t.Connector.station_id.in_(list(station_ids)))
+    if site_id is not None:
+        stations = stations.where(t.Station.site_id == site_id)
+        connectors = connectors.where(t.Connector.station_id.in_(
+            select(t.Station.id).where(t.Station.site_id == site_id)))
     async with engine.connect() as conn:
         rows = (await conn.execute(stations)).all()
         statuses: dict[str, list[Any]] = {}
@@ -125,11 +132,31 @@ def routes(web: Web) -> APIRouter:
         if state not in ALL_STATES:
             state = None
         q = (request.query_params.get("q") or "").replace("\x00", "").strip()[:100]
+        page_text = request.query_params.get("page") or "1"
+        if not page_text.isdigit() or len(page_text) > 6 or int(page_text) < 1:
+            return web.error(request, who, 400, "Bad page",
+                             f"page must be a whole number from 1 (got {page_text[:20]!r}).",
+                             back="/")
+        page = int(page_text)
         rows = await fleet(services.engine)
-        shown = [row for row in rows if matches(row, state, q)]
+        matching = [row for row in rows if matches(row, state, q)]
+        pages = max(1, -(-len(matching) // PAGE_SIZE))
+        if page > pages:
+            return web.error(request, who, 404, "No such page",
+                             f"The list has {pages} page{'s' if pages > 1 else ''}.", back="/")
+        shown = matching[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+
+        def href(number: int) -> str:
+            query = urlencode({k: v for k, v in (("state", state or ""), ("q", q),
+                                                 ("page", str(number))) if v})
+            return f"{prefix(request)}/?{query}"
+
         return web.page(request, who, "fleet.html", counts=counts(rows), states=STATES,
                         all_states=ALL_STATES, rows=shown, state=state or "", q=q,
-                        total=len(rows))
+                        total=len(rows), matching=len(matching), page=page, pages=pages,
+                        first=(page - 1) * PAGE_SIZE + 1,
+                        prev_href=href(page - 1) if page > 1 else None,
+                        next_href=href(page + 1) if page < pages else None)
 
     feed = FleetFeed(services)
 
@@ -149,7 +176,8 @@ class FleetFeed:
     """The live fleet for every open fleet page of this node, from one bus subscription.
 
     Stations whose status or connection changed are collected for `batch_seconds`, looked
-    up in one query, and each one's new state is sent to every open page; so a hundred
+    up in one query, and each one's new state (with the state it had, so a page moves its
+    counts for stations it does not list) is sent to every open page; so a hundred
     operators watching cost one query per batch, not a hundred per event. The
     subscription exists while at least one page is open. A page that stops reading
     loses updates (its queue holds `QUEUE` of them), never the others'."""
@@ -164,6 +192,7 @@ class FleetFeed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subs: list[Any] = []
+        self._states: dict[str, str] = {}  # each station's state as last sent
         self._lock = asyncio.Lock()
         self.queries = 0  # lookups made (tests, and anyone curious)
 
@@ -185,6 +214,8 @@ class FleetFeed:
         async with self._lock:
             self._pages.add(page)
             if self._task is None:
+                self._states = {row.station_id: row.state
+                                for row in await fleet(self._services.engine)}
                 self._subs = [await self._services.bus.subscribe(subject, self._on_event)
                               for subject in ("events.station.status",
                                               "events.station.connection")]
@@ -222,8 +253,10 @@ class FleetFeed:
                                exc_info=True)
                 continue
             for row in rows:
+                previous = self._states.get(row.station_id)
+                self._states[row.station_id] = row.state
                 data = json.dumps({"station_id": row.station_id, "state": row.state,
-                                   "connectors": row.connectors})
+                                   "previous": previous, "connectors": row.connectors})
                 message = f"event: station\ndata: {data}\n\n"
                 for page in list(self._pages):
                     with contextlib.suppress(asyncio.QueueFull):  # a stalled page

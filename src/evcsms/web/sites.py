@@ -534,8 +534,7 @@ def routes(web: Web) -> APIRouter:
             series, title=f"Load at {row.name or site_id} over the last {hours} h (kW)",
             unit="kW", zone=zone_of(zone), chart_id="site-load-chart",
             empty="No sessions, readings or limits in this time span.")
-        stations: list[FleetRow] = [r for r in await fleet(services.engine)
-                                    if r.site == site_id]
+        stations: list[FleetRow] = await fleet(services.engine, site_id=site_id)
         return web.page(
             request, who, "site.html", site=row, zone=zone, managed=managed, outcome=outcome,
             snap=snap, chart=chart, hours=hours, hour_choices=HOURS, stations=stations,
