@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import delete, event, insert
+
 from evcsms.services.stations import ConnectorStatus
+from evcsms.storage import tables as t
 from tests.conftest import T0
 
 
@@ -70,3 +73,80 @@ async def test_station_status_history(client, services, clock):
         ("status", "faulted"), ("status", "available"), ("connection", "online")]
     assert body["items"][3]["error_code"] == "GroundFailure"
     assert (await client.get("/stations/NOPE/history")).status_code == 404
+
+
+# the service reads the history of the period only, plus the last changes before it
+
+
+async def _stations(services, ids, created_at) -> None:
+    async with services.engine.begin() as conn:
+        await conn.execute(insert(t.Station), [
+            {"id": sid, "registration": "Accepted", "created_at": created_at,
+             "updated_at": created_at} for sid in ids])
+
+
+async def _changes(services, *rows) -> None:
+    """(station, evse, connector, source, state, at) rows, inserted one by one: ids in
+    the given order."""
+    async with services.engine.begin() as conn:
+        for station_id, evse_id, connector_id, source, state, at in rows:
+            await conn.execute(insert(t.StatusChange).values(
+                station_id=station_id, evse_id=evse_id, connector_id=connector_id,
+                source=source, state=state, at=at))
+
+
+async def test_uptime_starts_from_the_last_changes_before_the_period(services):
+    long_ago = T0 - timedelta(days=30)
+    await _stations(services, ["OLD", "TIE1", "TIE2"], T0 - timedelta(days=60))
+    await _changes(
+        services,
+        ("OLD", 0, 0, "connection", "online", long_ago),
+        ("OLD", 1, 1, "status", "available", long_ago - timedelta(days=1)),
+        ("OLD", 1, 1, "status", "faulted", long_ago),  # and never again
+        ("OLD", 2, 1, "status", "faulted", long_ago),
+        ("OLD", 2, 1, "status", "available", T0 - timedelta(days=20)),
+        ("OLD", 2, 1, "status", "faulted", T0 + timedelta(minutes=60)),
+        ("OLD", 2, 1, "status", "available", T0 + timedelta(minutes=90)),
+        # same time before the period: the later row is the state
+        ("TIE1", 1, 1, "status", "available", long_ago),
+        ("TIE1", 0, 0, "connection", "offline", long_ago),
+        ("TIE1", 0, 0, "connection", "online", long_ago),
+        ("TIE2", 1, 1, "status", "available", long_ago),
+        ("TIE2", 0, 0, "connection", "online", long_ago),
+        ("TIE2", 0, 0, "connection", "offline", long_ago),
+    )
+    ports = await services.uptime.ports(T0, T0 + timedelta(hours=4))
+    outage = {(p.station_id, p.evse_id, p.connector_id): p.uptime.outage_minutes
+              for p in ports}
+    assert outage == {("OLD", 1, 1): 240, ("OLD", 2, 1): 30, ("TIE1", 1, 1): 0,
+                      ("TIE2", 1, 1): 240}
+    assert {p.uptime.period_minutes for p in ports} == {240}
+
+
+async def test_uptime_reads_a_fixed_number_of_statements_whatever_the_fleet(services):
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    async def statements_for(count_of_stations: int) -> int:
+        ids = [f"N{n:03d}" for n in range(count_of_stations)]
+        await _stations(services, ids, T0 - timedelta(days=60))
+        await _changes(services, *[row for sid in ids for row in (
+            (sid, 0, 0, "connection", "online", T0 - timedelta(days=2)),
+            (sid, 1, 1, "status", "available", T0 - timedelta(days=1)),
+            (sid, 1, 1, "status", "faulted", T0 + timedelta(minutes=30)))])
+        statements.clear()
+        event.listen(services.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            ports = await services.uptime.ports(T0, T0 + timedelta(hours=1))
+        finally:
+            event.remove(services.engine.sync_engine, "before_cursor_execute", count)
+        assert len(ports) == count_of_stations
+        assert all(p.uptime.outage_minutes == 30 for p in ports)
+        async with services.engine.begin() as conn:
+            await conn.execute(delete(t.StatusChange))
+            await conn.execute(delete(t.Station))
+        return len(statements)
+
+    assert await statements_for(5) == await statements_for(50)

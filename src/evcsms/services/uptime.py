@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.functions import rank
 
 from evcsms.domain.clock import Clock
 from evcsms.domain.money import show
@@ -74,43 +75,49 @@ class UptimeService:
                     site_id: str | None = None) -> builtins.list[PortUptime]:
         if end <= start:
             raise InvalidInputError("to: must be after from")
+        stations = select(t.Station.id, t.Station.site_id, t.Station.created_at)
+        if station_id is not None:
+            stations = stations.where(t.Station.id == station_id)
+        if site_id is not None:
+            stations = stations.where(t.Station.site_id == site_id)
+        # the other reads take the same stations (all of them: no condition)
+        selected = (None if station_id is None and site_id is None
+                    else stations.with_only_columns(t.Station.id))
         async with self._engine.connect() as conn:
-            stations = select(t.Station.id, t.Station.site_id, t.Station.created_at)
-            if station_id is not None:
-                stations = stations.where(t.Station.id == station_id)
-            if site_id is not None:
-                stations = stations.where(t.Station.site_id == site_id)
             station_rows = (await conn.execute(stations.order_by(t.Station.id))).all()
             if station_id is not None and not station_rows:
                 raise NotFoundError(f"station {station_id!r} does not exist")
-            out = []
-            for st in station_rows:
-                history = (await conn.execute(select(t.StatusChange).where(
-                    t.StatusChange.station_id == st.id, t.StatusChange.at < end)
-                    .order_by(t.StatusChange.at, t.StatusChange.id))).all()
-                exclusions = (await conn.execute(select(t.OutageExclusion).where(
-                    t.OutageExclusion.station_id == st.id, t.OutageExclusion.start < end,
-                    t.OutageExclusion.end > start))).all()
-                ports = sorted({(h.evse_id, h.connector_id) for h in history
-                                if h.source == "status" and h.evse_id > 0})
-                connections = [Change(h.at, PortState.OFFLINE if h.state == "offline"
-                                      else PortState.AVAILABLE)
-                               for h in history if h.source == "connection"]
-                station_wide = [h for h in history if h.source == "status" and h.evse_id == 0]
-                # a port counts from when it came into service: the station's registration,
-                # or its first status if that is earlier (imported history)
-                in_service = min([st.created_at, *(h.at for h in history[:1])])
-                port_start = max(start, in_service)
-                if port_start >= end:
-                    continue  # registered after the period: not in service, not down
-                for evse_id, connector_id in ports or [(1, 1)]:
-                    own = [h for h in history if h.source == "status"
-                           and (h.evse_id, h.connector_id) == (evse_id, connector_id)]
-                    mine = [Exclusion(e.start, e.end, e.reason) for e in exclusions
-                            if e.evse_id in (None, evse_id)]
-                    result = port_uptime(port_start, end, _merged(own, station_wide), mine,
-                                         connectivity=connections)
-                    out.append(PortUptime(st.id, evse_id, connector_id, st.site_id, result))
+            if not station_rows:
+                return []
+            # a fixed number of statements whatever the fleet's size; the history read is
+            # bounded by the period: the changes in it, and the state it starts from
+            history_rows = [*(await conn.execute(_before(start, selected))).all(),
+                            *(await conn.execute(select(t.StatusChange).where(
+                                *_of(t.StatusChange.station_id, selected),
+                                t.StatusChange.at >= start,
+                                t.StatusChange.at < end))).all()]
+            exclusion_rows = (await conn.execute(select(t.OutageExclusion).where(
+                *_of(t.OutageExclusion.station_id, selected), t.OutageExclusion.start < end,
+                t.OutageExclusion.end > start))).all()
+        histories: dict[str, list[Any]] = {}
+        for h in sorted(history_rows, key=lambda h: (h.at, h.id)):
+            histories.setdefault(h.station_id, []).append(h)
+        exclusions_of: dict[str, list[Any]] = {}
+        for e in exclusion_rows:
+            exclusions_of.setdefault(e.station_id, []).append(e)
+        out = []
+        for st in station_rows:
+            history = histories.get(st.id, [])
+            exclusions = exclusions_of.get(st.id, [])
+            # a port counts from when it came into service: the station's registration,
+            # or its first status if that is earlier (imported history). The history
+            # here starts at the last changes before the period: when there are some,
+            # the first status is before the period too, and so is the port's start.
+            in_service = min([st.created_at, *(h.at for h in history[:1])])
+            port_start = max(start, in_service)
+            if port_start >= end:
+                continue  # registered after the period: not in service, not down
+            out.extend(_station_ports(st.id, st.site_id, history, exclusions, port_start, end))
         return out
 
     async def history(self, station_id: str, *, since: datetime | None, limit: int,
@@ -133,6 +140,45 @@ class UptimeService:
     @staticmethod
     def total(ports: builtins.list[PortUptime]) -> Uptime:
         return combined(p.uptime for p in ports)
+
+
+def _of(column: Any, selected: Select[Any] | None) -> builtins.list[Any]:
+    """The condition "of the selected stations" on a station id column (none: all)."""
+    return [] if selected is None else [column.in_(selected)]
+
+
+def _before(start: datetime, selected: Select[Any] | None) -> Select[Any]:
+    """The last status changes before `start` of the `selected` stations, one per station,
+    port and source (the state each timeline starts the period in): every row at that
+    last time, so that ties order exactly as they would in the whole history."""
+    sc = t.StatusChange
+    ranked = select(sc.id, rank().over(
+        partition_by=(sc.station_id, sc.evse_id, sc.connector_id, sc.source),
+        order_by=sc.at.desc()).label("rank")).where(
+        *_of(sc.station_id, selected), sc.at < start).subquery()
+    return select(sc).join(ranked, ranked.c.id == sc.id).where(ranked.c.rank == 1)
+
+
+def _station_ports(station_id: str, site_id: str | None, history: list[Any],
+                   exclusions: list[Any], port_start: datetime,
+                   end: datetime) -> builtins.list[PortUptime]:
+    """One station's ports: `history` its status changes in (at, id) order."""
+    ports = sorted({(h.evse_id, h.connector_id) for h in history
+                    if h.source == "status" and h.evse_id > 0})
+    connections = [Change(h.at, PortState.OFFLINE if h.state == "offline"
+                          else PortState.AVAILABLE)
+                   for h in history if h.source == "connection"]
+    station_wide = [h for h in history if h.source == "status" and h.evse_id == 0]
+    out = []
+    for evse_id, connector_id in ports or [(1, 1)]:
+        own = [h for h in history if h.source == "status"
+               and (h.evse_id, h.connector_id) == (evse_id, connector_id)]
+        mine = [Exclusion(e.start, e.end, e.reason) for e in exclusions
+                if e.evse_id in (None, evse_id)]
+        result = port_uptime(port_start, end, _merged(own, station_wide), mine,
+                             connectivity=connections)
+        out.append(PortUptime(station_id, evse_id, connector_id, site_id, result))
+    return out
 
 
 def _merged(own: list[Any], station_wide: list[Any]) -> list[Change]:
