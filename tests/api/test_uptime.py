@@ -114,12 +114,17 @@ async def test_uptime_starts_from_the_last_changes_before_the_period(services):
         ("TIE2", 1, 1, "status", "available", long_ago),
         ("TIE2", 0, 0, "connection", "online", long_ago),
         ("TIE2", 0, 0, "connection", "offline", long_ago),
+        # a port's statuses at the same time: the later row wins, whatever its name
+        ("TIE1", 2, 1, "status", "faulted", long_ago),
+        ("TIE1", 2, 1, "status", "available", long_ago),
+        ("TIE2", 2, 1, "status", "available", long_ago),
+        ("TIE2", 2, 1, "status", "faulted", long_ago),
     )
     ports = await services.uptime.ports(T0, T0 + timedelta(hours=4))
     outage = {(p.station_id, p.evse_id, p.connector_id): p.uptime.outage_minutes
               for p in ports}
     assert outage == {("OLD", 1, 1): 240, ("OLD", 2, 1): 30, ("TIE1", 1, 1): 0,
-                      ("TIE2", 1, 1): 240}
+                      ("TIE2", 1, 1): 240, ("TIE1", 2, 1): 0, ("TIE2", 2, 1): 240}
     assert {p.uptime.period_minutes for p in ports} == {240}
 
 

@@ -183,11 +183,12 @@ def _station_ports(station_id: str, site_id: str | None, history: list[Any],
 
 def _merged(own: list[Any], station_wide: list[Any]) -> list[Change]:
     """The port's timeline, with a station-wide fault or unavailability laid over it."""
-    events = sorted([(h.at, "port", h.state) for h in own]
-                    + [(h.at, "station", h.state) for h in station_wide])
+    # in time order, and at the same time in the order they were stored (the later wins)
+    events = sorted([(h.at, h.id, "port", h.state) for h in own]
+                    + [(h.at, h.id, "station", h.state) for h in station_wide])
     port_state, station_state = "unknown", "available"
     out = []
-    for at, source, state in events:
+    for at, _, source, state in events:
         if source == "port":
             port_state = state
         else:
