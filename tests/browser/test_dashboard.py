@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from evcsms.services.container import Services
 from evcsms.services.users import UserRole
-from tests.browser.conftest import LOOP
+from tests.browser.conftest import LOOP, TIMEOUT_MS, screenshot
 from tests.integration.conftest import Running, open_station, rpc
 
 pytestmark = [pytest.mark.slow, LOOP]
@@ -124,3 +124,31 @@ async def test_an_operator_gets_around_with_the_keyboard_only(
     await expect(page).to_have_url(f"{node.http}/ui/stations/CP1")
     await tab_to(page, "the soft reset button",
                  "el.tagName === 'BUTTON' && el.textContent.includes('Reset (soft)')", 80)
+
+
+async def test_every_operator_page_fits_a_phone(
+    node: Running, browser: Browser, services: Services,
+):
+    await services.users.create("pat", UserRole.OPERATOR)
+    await services.users.set_password("pat", PASSWORD)
+    await services.stations.create("CP1", password=None, description="Harbour, bay 1")
+    await services.tariffs.put_site("QUAY", name="Quay", time_zone="Europe/Amsterdam")
+    context = await browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    phone = await context.new_page()
+    try:
+        await phone.goto(f"{node.http}/ui/login")
+        await phone.fill("input[name=username]", "pat")
+        await phone.fill("input[name=password]", PASSWORD)
+        await phone.get_by_role("button", name="Log in").click()
+        await expect(phone).to_have_url(f"{node.http}/ui/")
+        for path in ("/ui/", "/ui/stations/CP1", "/ui/incidents", "/ui/sessions", "/ui/sites",
+                     "/ui/sites/QUAY", "/ui/billing", "/ui/billing/tariffs", "/ui/uptime"):
+            response = await phone.goto(f"{node.http}{path}")
+            assert response is not None and response.status == 200, path
+            width = await phone.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+            assert width[0] <= width[1], f"{path} is {width[0]} px wide on a {width[1]} px phone"
+            name = "phone-" + (path.strip("/").replace("/", "-") or "ui")
+            await screenshot(phone, name)
+    finally:
+        await context.close()
