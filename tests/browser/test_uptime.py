@@ -49,7 +49,7 @@ async def test_an_operator_reads_the_uptime_report_and_downloads_it(
     await expect(b1.locator("td").nth(2)).to_have_text("94.16 %")  # 1 - 2520/43200, down
     await expect(page.locator("#uptime-ports tbody tr").first).to_have_attribute(
         "data-port", "B1/1/1")  # worst first
-    await expect(page.locator('svg[data-chart="uptime-ports"] rect.bar')).to_have_count(2)
+    await expect(page.locator('svg[data-chart="uptime-ports-chart"] rect.bar')).to_have_count(2)
     await expect(page.locator("#uptime-exclusions tbody tr[data-exclusion-id]")).to_have_count(2)
     await screenshot(page, "uptime-report")
 

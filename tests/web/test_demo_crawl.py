@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.cli.test_serve_process import free_port
+from tests.web.html_checks import problems
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +38,10 @@ def log_in(client: httpx.Client, name: str, password: str) -> None:
     assert done.status_code == 303, done.text
 
 
-def crawl(client: httpx.Client, start: str) -> dict[str, int]:
-    """GET every /ui link reachable from `start` (at most MAX_PAGES): URL -> status."""
+def crawl(client: httpx.Client, start: str,
+          faults: dict[str, list[str]] | None = None) -> dict[str, int]:
+    """GET every /ui link reachable from `start` (at most MAX_PAGES): URL -> status; the
+    accessibility and markup problems of each HTML page go into `faults`."""
     seen: dict[str, int] = {}
     todo = deque([start])
     while todo and len(seen) < MAX_PAGES:
@@ -49,6 +52,9 @@ def crawl(client: httpx.Client, start: str) -> dict[str, int]:
         seen[url] = response.status_code
         if not response.headers.get("content-type", "").startswith("text/html"):
             continue
+        wrong = problems(response.text)
+        if wrong and faults is not None:
+            faults[url] = wrong
         for href in re.findall(r'href="([^"#]+)', response.text):
             target = urljoin(url, unescape(href))
             parts = urlsplit(target)
@@ -101,8 +107,9 @@ def test_every_page_of_the_demo_opens_for_its_operator_and_driver(tmp_path: Path
             time.sleep(12)  # sessions start and end, CDRs are issued, faults open incidents
             log_in(operator, "demo", logins["demo"])
             log_in(driver, "demo-driver", logins["demo-driver"])
-            operator_pages = crawl(operator, "/ui/")
-            driver_pages = crawl(driver, "/ui/me/")
+            faults: dict[str, list[str]] = {}
+            operator_pages = crawl(operator, "/ui/", faults)
+            driver_pages = crawl(driver, "/ui/me/", faults)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -116,6 +123,7 @@ def test_every_page_of_the_demo_opens_for_its_operator_and_driver(tmp_path: Path
     for pages in (operator_pages, driver_pages):
         broken = {url: status for url, status in pages.items() if status != 200}
         assert not broken, broken
+    assert not faults, faults  # ids, labels, alternatives, headings: tests/web/html_checks.py
     kinds = {urlsplit(url).path.split("/")[2] for url in operator_pages}
     assert {"", "stations", "incidents", "sessions", "sites", "billing", "uptime"} <= kinds
     assert any(re.fullmatch(r"/ui/sessions/\d+", url) for url in operator_pages)

@@ -132,8 +132,8 @@ async def test_the_report_shows_the_services_figures_per_port_site_and_fleet(
     assert "scheduled maintenance" in exclusions[1] and "EVSE 1" in exclusions[1]
     # the charts: the worst ports and the sites
     # the charts: counted downtime of the ports that had some, and of every site
-    assert re.search(r'data-chart="uptime-ports" data-bars="2"', html)
-    assert re.search(r'data-chart="uptime-sites" data-bars="3"', html)
+    assert re.search(r'data-chart="uptime-ports-chart" data-bars="2"', html)
+    assert re.search(r'data-chart="uptime-sites-chart" data-bars="3"', html)
     bars = re.findall(r'<rect class="bar series-0" data-label="([^"]+)" data-value="([^"]+)"',
                       html)
     assert bars[:2] == [("B1 1/1", "6.2500"), ("A1 1/1", "1.7857")]
@@ -262,7 +262,7 @@ async def test_an_empty_fleet_and_a_station_that_never_reported(
         logged_in: httpx.AsyncClient, services: Services, clock: FrozenClock) -> None:
     empty = await logged_in.get("/ui/uptime")
     assert empty.status_code == 200 and "No ports in this report." in empty.text
-    assert 'data-chart="uptime-ports" data-bars="0"' in empty.text
+    assert 'data-chart="uptime-ports-chart" data-bars="0"' in empty.text
     assert "No port had counted downtime in this period." in empty.text
     await services.stations.create("QUIET", password=None)
     clock.advance(10 * 86400)

@@ -329,12 +329,12 @@ def routes(web: Web) -> APIRouter:
         ports_chart = charts.bar_chart(
             [(r.label, 100 - r.f.exact) for r in down],
             title=f"Counted downtime of the {len(down)} worst ports (% of the period)",
-            unit="%", chart_id="uptime-ports", value_label=_percent_label,
+            unit="%", chart_id="uptime-ports-chart", value_label=_percent_label,
             empty="No port had counted downtime in this period.")
         sites_chart = charts.bar_chart(
             [(s.site_id or "no site", 100 - s.f.exact) for s in site_rows],
             title="Counted downtime per site (% of the period)", unit="%",
-            chart_id="uptime-sites", value_label=_percent_label,
+            chart_id="uptime-sites-chart", value_label=_percent_label,
             empty="No sites in this report.")
         return web.page(
             request, who, "uptime.html", problem=None, q=q, sites=sites, presets=PRESETS,
