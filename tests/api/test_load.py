@@ -100,6 +100,8 @@ async def test_bad_trees_are_refused_with_the_field_named(client, services):
          "station 'CP404' does not exist"),
         ("/sites/DEPOT/load", {**TREE, "evses": [{"id": "CP1", "circuit": "grid",
                                                   "max_current_a": 32}]}, 422, "STATION/EVSE"),
+        ("/sites/DEPOT/load", {**TREE, "evses": [{"id": "CP1/²", "circuit": "grid",
+                                                  "max_current_a": 32}]}, 422, "STATION/EVSE"),
         ("/sites/DEPOT/load", {**TREE, "policy": "loudest"}, 422, "policy"),
     ]
     for url, body, status, words in cases:

@@ -84,3 +84,14 @@ def test_bar_chart_heights_follow_the_values() -> None:
     assert len(heights) == 2 and heights[1] == pytest.approx(heights[0] * 2, rel=0.01)
     assert "Feb: €20.00" in svg
     assert 'data-bars="0"' in str(bar_chart([], title="x", unit="EUR"))
+
+
+def test_whole_numbers_from_queries_and_paths() -> None:
+    from evcsms.web.common import MAX_ID, whole_number
+
+    assert whole_number(None, default=1) == 1 and whole_number("  ", default=1) == 1
+    assert whole_number("42") == 42 and whole_number(" 7 ") == 7
+    for bad in ("0", "-1", "1.5", "x", "１", "1000000", "²"):
+        assert whole_number(bad, default=1) is None, bad
+    assert whole_number(str(MAX_ID), most=MAX_ID) == MAX_ID
+    assert whole_number(str(MAX_ID + 1), most=MAX_ID) is None

@@ -219,7 +219,7 @@ def incident_evse(key: str, station_id: str) -> int | None:
     rest = subject[len(station_id) + 1:]
     digits = ""
     for ch in rest:
-        if not ch.isdigit():
+        if not (ch.isascii() and ch.isdigit()):
             if ch not in "/:":
                 return None
             break

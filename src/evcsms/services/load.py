@@ -74,7 +74,7 @@ def evse_key(station_id: str, evse_id: int) -> str:
 
 def split_evse(key: str) -> tuple[str, int]:
     station, sep, evse = key.rpartition("/")
-    if not sep or not station or not evse.isdigit() or int(evse) < 1:
+    if not sep or not station or not (evse.isascii() and evse.isdigit()) or int(evse) < 1:
         raise InvalidInputError(f"EVSE id {key!r}: expected STATION/EVSE with EVSE 1 or more")
     return station, int(evse)
 

@@ -60,7 +60,7 @@ from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.tariffs import StoredTariff
 from evcsms.storage import tables as t
 from evcsms.web import charts
-from evcsms.web.common import Web, local_time, money, redirect
+from evcsms.web.common import Web, local_time, money, redirect, whole_number
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -257,10 +257,10 @@ async def overview(services: Services, period: Period) -> Overview:
 
 
 def _page_number(params: Mapping[str, str], name: str) -> int:
-    text = params.get(name, "1").strip() or "1"
-    if not text.isdigit() or len(text) > 6 or int(text) < 1:
-        raise BadInput(f"{name}: {text!r} is not a page number")
-    return int(text)
+    number = whole_number(params.get(name), default=1)
+    if number is None:
+        raise BadInput(f"{name}: {params.get(name, '')[:20]!r} is not a page number")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +400,7 @@ def _decimal(text: str, name: str, *, high: Decimal) -> Decimal:
 
 def _minutes(text: str, name: str, low: int) -> int:
     text = text.strip() or "0"
-    if not text.isdigit() or len(text) > 7:
+    if not (text.isascii() and text.isdigit()) or len(text) > 7:
         raise BadInput(f"{name}: {text!r} is not a whole number of minutes")
     value = int(text)
     if value < low:
@@ -614,7 +614,7 @@ def routes(web: Web) -> APIRouter:
         version_text = params.get("version", "").strip()
         version = None
         if version_text:
-            if not version_text.isdigit() or len(version_text) > 9 or int(version_text) < 1:
+            if whole_number(version_text, most=999_999_999) is None:
                 return web.error(request, who, 422, "Bad version",
                                  f"version: {version_text!r} is not a version number",
                                  back=tariff_path(tariff_id))

@@ -100,6 +100,22 @@ def kwh(wh: Decimal | float | int | None, locale: str = "en") -> str:
     return f"{number(Decimal(str(wh)) / 1000, locale, 2)} kWh"
 
 
+MAX_ID = 2**63 - 1  # the largest row id a page takes from a URL
+
+
+def whole_number(raw: str | None, *, default: int | None = None,
+                 most: int = 999_999) -> int | None:
+    """A whole number from 1 to `most` written in a query or a path (digits only):
+    `default` when absent or blank, None when malformed or out of range."""
+    text = (raw or "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(most)) \
+            or not 1 <= int(text) <= most:  # ASCII: "²".isdigit() yet int("²") fails
+        return None
+    return int(text)
+
+
 def valid_locale(name: str) -> str:
     try:
         Locale.parse(name)

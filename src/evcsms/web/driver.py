@@ -26,7 +26,7 @@ from evcsms.services.receipts import statement_pdf
 from evcsms.services.tariffs import load_ocpi
 from evcsms.storage import tables as t
 from evcsms.web.charts import Number, bar_chart
-from evcsms.web.common import Web, Who, kwh, local_time, money, redirect
+from evcsms.web.common import Web, Who, kwh, local_time, money, redirect, whole_number
 
 PAGE_SIZE = 50
 LIVE_SECONDS = 12  # how often the Charging page refreshes a running session
@@ -133,12 +133,7 @@ async def live(web: Web, session: Any) -> Live:
 
 def page_number(request: Request) -> int | None:
     """?page= (1 when absent), or None when it is not a page number."""
-    raw = request.query_params.get("page")
-    if raw is None or raw == "":
-        return 1
-    if not raw.isdigit() or len(raw) > 6 or int(raw) < 1:
-        return None
-    return int(raw)
+    return whole_number(request.query_params.get("page"), default=1)
 
 
 def cost_parts(cdr: Any, cost: SessionCost | None) -> tuple[list[tuple[str, Any, Any]],

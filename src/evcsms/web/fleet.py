@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from evcsms.services.container import Services
 from evcsms.storage import tables as t
-from evcsms.web.common import Web, local_time, prefix
+from evcsms.web.common import Web, local_time, prefix, whole_number
 
 KEEPALIVE_SECONDS = 15.0
 PAGE_SIZE = 100  # stations a page; the counts cover the whole fleet
@@ -132,12 +132,12 @@ def routes(web: Web) -> APIRouter:
         if state not in ALL_STATES:
             state = None
         q = (request.query_params.get("q") or "").replace("\x00", "").strip()[:100]
-        page_text = request.query_params.get("page") or "1"
-        if not page_text.isdigit() or len(page_text) > 6 or int(page_text) < 1:
+        page_text = request.query_params.get("page") or ""
+        page = whole_number(page_text, default=1)
+        if page is None:
             return web.error(request, who, 400, "Bad page",
                              f"page must be a whole number from 1 (got {page_text[:20]!r}).",
                              back="/")
-        page = int(page_text)
         rows = await fleet(services.engine)
         matching = [row for row in rows if matches(row, state, q)]
         pages = max(1, -(-len(matching) // PAGE_SIZE))

@@ -30,14 +30,13 @@ from evcsms.services.container import Services
 from evcsms.services.errors import ConflictError, NotFoundError
 from evcsms.services.incidents import OPEN
 from evcsms.storage import tables as t
-from evcsms.web.common import Web, Who, local_time, redirect
+from evcsms.web.common import MAX_ID, Web, Who, local_time, redirect, whole_number
 
 PAGE_SIZE = 50
 POLL_SECONDS = 10.0
 STATUSES = ("open", "acknowledged", "resolved")
 FILTERS = ("active", *STATUSES, "all")  # active = open or acknowledged (the default)
 MAX_TEXT = 2000  # a comment or a resolution note, as the API allows
-MAX_ID = 2**63 - 1
 SUBJECTS = ("events.incident.opened", "events.incident.resolved")
 _DONE = {"acknowledged": "Acknowledged.", "commented": "Comment added.",
          "resolved": "Resolved."}
@@ -101,9 +100,10 @@ def read_filters(request: Request) -> Filters | str:
     if len(kind) > 40 or len(station) > 48 or len(q) > 100 or "\x00" in kind + station:
         return "A filter is too long (kind 40, station 48, search 100 characters)."
     raw_page = params.get("page") or "1"
-    if not raw_page.isdigit() or len(raw_page) > 6 or int(raw_page) < 1:
+    page = whole_number(raw_page, default=1)
+    if page is None:
         return f"Page {raw_page[:20]!r} is not a page number."
-    return Filters(status, kind, station, q, int(raw_page))
+    return Filters(status, kind, station, q, page)
 
 
 def _matching(f: Filters) -> list[ColumnElement[bool]]:
@@ -208,9 +208,7 @@ def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def parse_id(raw: str) -> int | None:
-    if not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= MAX_ID:
-        return None
-    return int(raw)
+    return whole_number(raw, most=MAX_ID)
 
 
 def routes(web: Web) -> APIRouter:

@@ -35,13 +35,12 @@ from evcsms.services.session_queries import SessionFilter, list_sessions
 from evcsms.services.signatures import verify_stored
 from evcsms.storage import tables as t
 from evcsms.web.charts import Series, line_chart
-from evcsms.web.common import Web, local_time, zone_of
+from evcsms.web.common import MAX_ID, Web, local_time, whole_number, zone_of
 from evcsms.web.power import register_points, session_power, thinned
 
 PAGE_SIZE = 50
 STATUSES = {"running": SessionStatus.ACTIVE.value, "finished": SessionStatus.COMPLETED.value}
 _SHOWN_STATUS = {v: k for k, v in STATUSES.items()}
-_MAX_ID = 2**63 - 1
 
 
 class BadFilter(ValueError):
@@ -102,10 +101,11 @@ def read_filters(params: Any) -> Filters:
     if status and status not in STATUSES:
         raise BadFilter(f"status: {status!r} is not running or finished")
     raw_page = text("page", 12) or "1"
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 1_000_000:
+    page = whole_number(raw_page, most=1_000_000)
+    if page is None:
         raise BadFilter(f"page: {raw_page!r} is not a page number")
     filters = Filters(station=text("station", 48), token=text("token", 36), status=status,
-                      date_from=text("from", 10), date_to=text("to", 10), page=int(raw_page))
+                      date_from=text("from", 10), date_to=text("to", 10), page=page)
     filters.where()  # checks the dates
     return filters
 
@@ -336,9 +336,7 @@ async def session_detail(services: Services, session_id: int) -> SessionDetail |
 
 
 def _session_id(text: str) -> int | None:
-    if not text.isdigit() or len(text) > 19 or not 1 <= int(text) <= _MAX_ID:
-        return None
-    return int(text)
+    return whole_number(text, most=MAX_ID)
 
 
 def cdr_time(text: Any, zone: str) -> str:

@@ -47,7 +47,7 @@ from evcsms.services.load import DRAW_WINDOW, FAILSAFE, LIVE, Managed, Outcome, 
 from evcsms.services.load_inputs import draw_of
 from evcsms.storage import tables as t
 from evcsms.web import charts
-from evcsms.web.common import Web, local_time, redirect, zone_of
+from evcsms.web.common import Web, local_time, redirect, whole_number, zone_of
 from evcsms.web.fleet import FleetRow, fleet
 
 PAGE_SIZE = 50
@@ -468,12 +468,8 @@ async def site_rows(services: Services, page: int) -> tuple[list[SiteRow], int]:
 
 def _positive(raw: str | None, default: int, allowed: Iterable[int] | None = None) -> int | None:
     """A small positive integer query parameter (None: malformed)."""
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or len(raw) > 6 or int(raw) < 1:
-        return None
-    value = int(raw)
-    if allowed is not None and value not in allowed:
+    value = whole_number(raw, default=default)
+    if value is None or (allowed is not None and value not in allowed):
         return None
     return value
 

@@ -35,7 +35,7 @@ from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.services.meter_store import stored_samples
 from evcsms.storage import tables as t
 from evcsms.web.charts import Series, line_chart
-from evcsms.web.common import Web, local_time, redirect, zone_of
+from evcsms.web.common import Web, local_time, redirect, whole_number, zone_of
 from evcsms.web.fleet import station_state
 from evcsms.web.power import session_power, thinned
 
@@ -308,7 +308,8 @@ def command_params(action: str, form: dict[str, str]) -> dict[str, Any] | None:
         params["message"] = form.get("message", "StatusNotification")
     evse = form.get("evse_id", "").strip()
     if evse and action != "reset":
-        params["evse_id"] = int(evse) if evse.isdigit() and len(evse) < 10 else evse
+        params["evse_id"] = (int(evse) if evse.isascii() and evse.isdigit() and len(evse) < 10
+                             else evse)
     return params
 
 
@@ -350,18 +351,14 @@ def firmware_params(form: dict[str, str], zone: str) -> dict[str, Any]:
         params["retrieve_at"] = retrieve_at
     retries = form.get("retries", "").strip()
     if retries:
-        if not retries.isdigit() or len(retries) > 9:
+        if not (retries.isascii() and retries.isdigit()) or len(retries) > 9:
             raise InvalidInputError(f"retries: {retries[:20]!r} is not a whole number")
         params["retries"] = int(retries)
     return params
 
 
 def _positive(value: str | None) -> int | None:
-    if value is None or value == "":
-        return 1
-    if not value.isdigit() or len(value) > 6 or int(value) < 1:
-        return None
-    return int(value)
+    return whole_number(value, default=1)
 
 
 # -- routes ------------------------------------------------------------------------------

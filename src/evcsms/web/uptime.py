@@ -33,7 +33,7 @@ from evcsms.services.errors import InvalidInputError
 from evcsms.services.uptime import NEVI_REQUIRED_PERCENT, PortUptime, report_csv
 from evcsms.storage import tables as t
 from evcsms.web import charts
-from evcsms.web.common import Web
+from evcsms.web.common import Web, whole_number
 
 PAGE_SIZE = 50
 CHART_PORTS = 12
@@ -142,10 +142,10 @@ def read_period(params: Mapping[str, str], now: datetime) -> Period:
 
 
 def _page_number(params: Mapping[str, str], name: str) -> int:
-    raw = (params.get(name) or "1").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= _MAX_PAGE:
-        raise BadReport(f"{name}: {raw[:20]!r} is not a page number")
-    return int(raw)
+    number = whole_number(params.get(name), default=1, most=_MAX_PAGE)
+    if number is None:
+        raise BadReport(f"{name}: {(params.get(name) or '')[:20]!r} is not a page number")
+    return number
 
 
 def read_query(params: Mapping[str, str], now: datetime) -> Query:

@@ -39,7 +39,8 @@ def _media_type(value: str | None) -> str | None:
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() \
+            and int(declared) > limit:
         raise HTTPException(413, f"the file is larger than the {limit}-byte limit")
     body = bytearray()
     async for chunk in request.stream():
