@@ -165,9 +165,7 @@ class NatsBus:
                 log.exception("event handler for %s failed", msg.subject)
 
         cut = len(self._prefix)
-        sub = _Sub(await self._nc.subscribe(self._prefix + pattern, cb=deliver))
-        await self._registered()
-        return sub
+        return _Sub(await self._nc.subscribe(self._prefix + pattern, cb=deliver))
 
     async def serve(self, subject: str, handler: RequestHandler) -> _Sub:
         async def answer(msg: Msg) -> None:
@@ -191,16 +189,6 @@ class NatsBus:
         while not queue.empty():  # a request that came while subscribing
             answering.put_nowait(queue.get_nowait())
         return _Sub(sub)
-
-    async def _registered(self) -> None:
-        """Wait (one PING/PONG) until the server has the subscription just made, so an event
-        published right after, from another connection, reaches it. Best effort: while
-        disconnected nats-py subscribes again on reconnect, and a slow server costs at
-        most 2 s here."""
-        if not self._nc.is_connected:
-            return
-        with contextlib.suppress(Exception):
-            await self._nc.flush(timeout=2)
 
     def _start_answer(self, answering: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(answering)
