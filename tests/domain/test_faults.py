@@ -113,3 +113,44 @@ def test_monitoring_event_keys_pair_a_fault_with_its_clearing() -> None:
     for name in ("the same variable back to false clears it", "the monitor's cleared event"):
         key, finding = f.monitoring_event(cases[name]["args"]["station"], cases[name]["args"]["event"])
         assert finding is None and key == cases[name]["key"]
+
+
+def test_the_rules_see_nothing_the_sweep_leaves_undecoded():
+    """The diagnostics sweep decodes only what `read_by_rules` admits: every meter-value
+    rule must find exactly the same on those samples as on all of them."""
+    import random
+
+    rng = random.Random(7)
+    start = datetime(2026, 1, 1, 12, 0)
+    measurands = ["Voltage", "Current.Import", "Temperature", "Energy.Active.Import.Register",
+                  "Power.Active.Import", "Power.Offered", "SoC", "Current.Offered"]
+    phases = ["", "L1", "L2", "L3", "L1-N", "L2-N", "L3-N", "N"]
+    values = {"Voltage": (150, 300), "Current.Import": (0, 40), "Temperature": (20, 90),
+              "Energy.Active.Import.Register": (5000, 5003), "Power.Active.Import": (0, 20000)}
+    tight = f.Thresholds(frozen_minutes=1, max_temperature=Decimal(60))
+    found = 0
+    for case in range(200):
+        values["Energy.Active.Import.Register"] = (5000, 5000 + case % 2)  # half stuck
+        samples = []
+        for minute in range(8):
+            at = start + timedelta(minutes=minute)
+            samples += [f.Sample(at, "Energy.Active.Import.Register", "",
+                                 Decimal(rng.randint(*values["Energy.Active.Import.Register"]))),
+                        f.Sample(at, "Power.Active.Import", "", Decimal(rng.randint(0, 20000)))]
+            for _ in range(rng.randint(1, 12)):
+                m = rng.choice(measurands)
+                low, high = values.get(m, (0, 100))
+                samples.append(f.Sample(at, m, rng.choice(phases),
+                                        Decimal(rng.randint(low, high)), None))
+        kept = [s for s in samples if f.read_by_rules(s.measurand, s.phase)]
+        assert f.voltage_band("CP/1", kept, tight) == f.voltage_band("CP/1", samples, tight)
+        assert f.phase_imbalance("CP/1", kept, tight) == f.phase_imbalance("CP/1", samples, tight)
+        assert (f.over_current("CP/1", kept, Decimal(32), tight)
+                == f.over_current("CP/1", samples, Decimal(32), tight))
+        assert f.over_temperature("CP/1", kept, tight) == f.over_temperature("CP/1", samples, tight)
+        assert f.frozen_register("CP/1", kept, tight) == f.frozen_register("CP/1", samples, tight)
+        found += f.frozen_register("CP/1", samples, tight) is not None
+    assert found > 10  # the cases exercise the rule that mixes two measurands
+    # and it does leave things out
+    assert not f.read_by_rules("Power.Active.Import", "L1")
+    assert not f.read_by_rules("SoC", "")

@@ -218,3 +218,31 @@ async def test_meter_value_rules_see_every_reading_when_decoded_in_chunks(servic
     assert kinds == ["frozen_register", "voltage_out_of_band"]
     # all three readings were read: nothing is left for the next sweep
     assert await services.diagnostics.check_meter_values(clock.now()) == 0
+
+
+async def test_the_meter_value_sweep_yields_between_readings_and_evses(services, clock,
+                                                                      monkeypatch):
+    """The sweep decodes and checks readings in the node's event loop: it must let the
+    stations be served while it works (it once ran 150-320 ms at a stretch), yielding
+    after every reading and EVSE when the budget is spent."""
+    from evcsms.domain.metering import SampledValue
+    from evcsms.services import diagnostics
+
+    pacers: list[Any] = []
+
+    class Recording(diagnostics.Pacer):
+        def __init__(self, budget: float) -> None:
+            super().__init__(budget)
+            pacers.append(self)
+
+    monkeypatch.setattr(diagnostics, "Pacer", Recording)
+    monkeypatch.setattr(diagnostics, "_PACE_S", 0.0)
+    now = clock.now()
+    for station in ("CP1", "CP2"):
+        await services.stations.create(station, password=None)
+        for minutes in range(10):
+            await services.sessions.meter_values(station, 1, [SampledValue(
+                now - timedelta(minutes=minutes), Decimal(230), "Voltage", "V", phase="L1-N")])
+    assert await services.diagnostics.check_meter_values(clock.now()) == 0
+    # 20 readings and 2 EVSEs, one yield after each
+    assert sum(p.yields for p in pacers) >= 22

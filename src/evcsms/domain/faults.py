@@ -183,6 +183,18 @@ class Sample:
     unit: str | None = None
 
 
+# What the meter-value rules below read: every sample of these measurands, and only the
+# totals (phase '') of these. The sweep decodes nothing else (it is the costly part).
+RULE_MEASURANDS = frozenset({"Voltage", "Current.Import", "Temperature"})
+RULE_TOTALS = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
+
+
+def read_by_rules(measurand: str, phase: str) -> bool:
+    """Whether any meter-value rule (voltage_band, phase_imbalance, over_current,
+    over_temperature, frozen_register) looks at such a sample."""
+    return measurand in RULE_MEASURANDS or (phase == "" and measurand in RULE_TOTALS)
+
+
 def voltage_band(subject: str, samples: Iterable[Sample], t: Thresholds = DEFAULTS) -> list[Finding]:
     low = t.nominal_voltage * (1 - t.voltage_tolerance)
     high = t.nominal_voltage * (1 + t.voltage_tolerance)
