@@ -43,13 +43,16 @@ from evcsms.storage import tables as t
 log = logging.getLogger(__name__)
 
 _SWEEP_ROWS = 200_000  # readings per sweep at most; the rest wait for the next one
-# The meter-value sweep shares the node's event loop with the stations. It fetches
-# `_CHUNK_ROWS` readings at a time (SQLAlchemy builds a fetched chunk's rows without
-# yielding: 10,000 took ~60 ms; and a node taking over on a busy database would otherwise
-# decode 200,000 readings, ~1 GB of sample objects, in one go), and yields to the stations
-# after every `_PACE_S` seconds of decoding and checking. In one go, a sweep over 30 s of
-# a 1,000-station mix held the loop for 150-320 ms at a stretch.
+# The meter-value sweep shares the node's event loop with the stations:
+# - it fetches `_CHUNK_ROWS` readings at a time (SQLAlchemy builds a fetched chunk's rows
+#   without yielding: 10,000 took ~60 ms);
+# - it checks each EVSE once per `_CHECK_ROWS` readings (a node taking over on a busy
+#   database would otherwise decode 200,000 readings, ~1 GB of sample objects, in one go;
+#   checking after every fetch would run the rules 20 times as often);
+# - it yields to the stations after every `_PACE_S` seconds of decoding and checking. In
+#   one go, a sweep over 30 s of a 1,000-station mix held the loop 150-320 ms at a stretch.
 _CHUNK_ROWS = 500
+_CHECK_ROWS = 10_000  # readings decoded before the rules check each EVSE once
 _PACE_S = 0.001
 _WINDOWED = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
 _METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_current", "over_temperature",
@@ -255,24 +258,33 @@ class DiagnosticsService:
         """Voltage band, phase imbalance and temperature over the readings stored since the
         last sweep, and a frozen register over a short rolling window of each EVSE's
         register and power samples kept in memory. Incremental, so a busy node decodes each
-        reading once; the loop yields every few thousand readings. An EVSE that reports and
-        no longer shows a problem gets that problem's open incident resolved."""
+        reading once; it yields to the stations as it goes (see `_PACE_S`). An EVSE that
+        reports and no longer shows a problem gets that problem's open incident resolved."""
         book = await self._thresholds.book()
         window_start = now - timedelta(minutes=int(book.widest("frozen_minutes")) + 5)
         limits = limits if limits is not None else {}
-        made, seen = 0, 0
-        while seen < _SWEEP_ROWS:
-            found, count = await self._check_chunk(now, window_start, book, limits)
-            made, seen = made + found, seen + count
-            if count < _CHUNK_ROWS:
-                break
+        pace = Pacer(_PACE_S)
+        made, seen, more = 0, 0, True
+        while more and seen < _SWEEP_ROWS:
+            # decode up to _CHECK_ROWS readings a fetch at a time, then check each EVSE once
+            fresh: dict[tuple[str, int], list[faults.Sample]] = {}
+            count = 0
+            while more and count < _CHECK_ROWS:
+                fetched = await self._decode_chunk(now, window_start, book, limits, fresh, pace)
+                count += fetched
+                more = fetched == _CHUNK_ROWS
+            seen += count
+            made += await self._check_fresh(now, fresh, limits, pace)
         for gone in [k for k, w in self._windows.items() if not w or w[-1].at < window_start]:
             del self._windows[gone]
         return made
 
-    async def _check_chunk(self, now: datetime, window_start: datetime, book: Any,
-                           limits: dict[str, faults.Thresholds]) -> tuple[int, int]:
-        """`check_meter_values` over the next `_CHUNK_ROWS` readings: (findings, readings)."""
+    async def _decode_chunk(self, now: datetime, window_start: datetime, book: Any,
+                            limits: dict[str, faults.Thresholds],
+                            fresh: dict[tuple[str, int], list[faults.Sample]],
+                            pace: Pacer) -> int:
+        """The samples a rule reads of the next `_CHUNK_ROWS` readings, added to `fresh` per
+        (station, EVSE); how many readings were fetched."""
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(
                 t.MeterReading.id, t.MeterReading.station_id, t.MeterReading.evse_id,
@@ -281,15 +293,10 @@ class DiagnosticsService:
                        t.MeterReading.timestamp >= window_start,
                        t.MeterReading.timestamp <= now)
                 .order_by(t.MeterReading.id).limit(_CHUNK_ROWS))).all()
-            open_keys = set((await conn.execute(select(t.Incident.key).where(
-                t.Incident.status.in_(("open", "acknowledged")),
-                t.Incident.kind.in_(_METER_KINDS)))).scalars())
             for station in {station for _, station, *_ in rows} - set(limits):
                 site, model = (await conn.execute(select(t.Station.site_id, t.Station.model).where(
                     t.Station.id == station))).first() or (None, None)
                 limits[station] = book.for_station(station, site, model)
-        fresh: dict[tuple[str, int], list[faults.Sample]] = {}
-        pace = Pacer(_PACE_S)  # let the stations be served between readings and between EVSEs
         read_by_rules, sample = faults.read_by_rules, faults.Sample
         for _, station, evse, at, text in rows:
             wanted = [sample(at, m, phase, Decimal(value), unit)
@@ -300,6 +307,19 @@ class DiagnosticsService:
             await pace()
         if rows:
             self._last_reading = max(self._last_reading, int(rows[-1][0]))  # ordered by id
+        return len(rows)
+
+    async def _check_fresh(self, now: datetime,
+                           fresh: dict[tuple[str, int], list[faults.Sample]],
+                           limits: dict[str, faults.Thresholds], pace: Pacer) -> int:
+        """The meter-value rules over each EVSE's fresh samples (and its window): findings
+        reported, open incidents no longer found resolved. Findings made."""
+        if not fresh:
+            return 0
+        async with self._engine.connect() as conn:
+            open_keys = set((await conn.execute(select(t.Incident.key).where(
+                t.Incident.status.in_(("open", "acknowledged")),
+                t.Incident.kind.in_(_METER_KINDS)))).scalars())
         made = 0
         for (station, evse), samples in fresh.items():
             await pace()
@@ -323,7 +343,7 @@ class DiagnosticsService:
             for key in open_keys - keys:
                 if _about(key, subject):
                     await self._incidents.clear(key, "recent meter values are normal")
-        return made, len(rows)
+        return made
 
     async def check_stuck_sessions(self, now: datetime,
                                    limits: dict[str, faults.Thresholds] | None = None) -> int:
