@@ -219,13 +219,21 @@ class BatchWriter:
             if batch:
                 self.batches += 1
                 self.operations += len(batch)
+                # An operation runs after the bulk inserts queued before it: those of its own
+                # batch are started first (and drained with the rest); the ones queued after
+                # the batch's last operation go after it, without waiting.
+                last_op = max((i for i, job in enumerate(batch) if job.op is not None),
+                              default=-1)
+                before = [job for job in batch[:last_op] if job.bulk is not None]
                 ops = [job for job in batch if job.op is not None]
-                bulks = [job for job in batch if job.bulk is not None]
+                after = [job for job in batch[last_op + 1:] if job.bulk is not None]
+                if before:
+                    await self._dispatch(before)
                 if ops:
                     await self._drain()
                     await self._execute(ops)
-                if bulks:
-                    await self._dispatch(bulks)
+                if after:
+                    await self._dispatch(after)
 
     async def _dispatch(self, bulks: list[_Job]) -> None:
         """Start a bulk transaction without waiting for its commit (see module doc)."""
