@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import random
 import time
@@ -34,7 +35,7 @@ from evcsms.gateway import commands
 from evcsms.gateway.admission import GateFullError, HandshakeGate
 from evcsms.gateway.registry import Registry
 from evcsms.gateway.session import StationSession
-from evcsms.gateway.transport import PING_EXTENSION
+from evcsms.gateway.transport import DIRECT_EXTENSION, PING_EXTENSION
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
 from evcsms.services.stations import Admission, Handshake
@@ -138,8 +139,9 @@ class OcppGateway:
             return
         version, admitted = outcome
         await send({"type": "websocket.accept", "subprotocol": version.subprotocol})
+        extensions = scope.get("extensions", {})
         await self._run(station_id, version, admitted, receive, send,
-                        scope.get("extensions", {}).get(PING_EXTENSION, {}))
+                        extensions.get(PING_EXTENSION, {}), extensions.get(DIRECT_EXTENSION))
 
     async def _handshake(
         self, scope: Scope, station_id: str, receive: Any = None,
@@ -206,12 +208,18 @@ class OcppGateway:
 
     async def _run(
         self, station_id: str, version: OcppVersion, admitted: Handshake, receive: Any, send: Any,
-        transport: dict[str, Any] | None = None,
+        transport: dict[str, Any] | None = None, direct: dict[str, Any] | None = None,
     ) -> None:
         transport = transport or {}
+        receive_text: Any
+        send_text: Any
+        if direct is not None:  # uvicorn with our protocol: frames without ASGI's events
+            receive_text, send_text = direct["open"]()
+        else:
+            receive_text = functools.partial(_asgi_receive_text, receive)
 
-        async def send_text(text: str) -> None:
-            await send({"type": "websocket.send", "text": text})
+            async def send_text(text: str) -> None:
+                await send({"type": "websocket.send", "text": text})
 
         async def close() -> None:
             try:
@@ -237,26 +245,28 @@ class OcppGateway:
         await self.services.stations.set_connected(station_id, True, self.node)
         log.info("%s connected (OCPP %s)", station_id, version.value)
         try:
-            await _read_loop(session, receive)
+            while (text := await receive_text()) is not None:
+                await session.on_text(text)
         finally:
             if await self.registry.detach(session):
                 await self.services.stations.set_connected(station_id, False, self.node)
             log.info("%s disconnected", station_id)
 
 
-async def _read_loop(session: StationSession, receive: Any) -> None:
+async def _asgi_receive_text(receive: Any) -> str | None:
+    """The next frame's text through plain ASGI; None once disconnected."""
     while True:
         message = await receive()
         kind = message["type"]
         if kind == "websocket.disconnect":
-            return
+            return None
         if kind != "websocket.receive":
             continue
         text = message.get("text")
         if text is None:
             raw = message.get("bytes") or b""
             text = raw.decode("utf-8", errors="replace")
-        await session.on_text(text)
+        return str(text)
 
 
 async def _wait_unless_gone(ticket: asyncio.Future[None], receive: Any) -> bool:

@@ -8,34 +8,153 @@ it: this protocol offers the ASGI extension `evcsms.ping` with an awaitable
 did not answer. Our pings carry an 8-byte payload that
 uvicorn's 4-byte keepalive pings never match, so the two never take each other's pong.
 
+It also offers `evcsms.direct`, a leaner path for the frames of an accepted connection.
+Plain ASGI costs every frame an event dict, an `asyncio.Queue` round (whose `get` asks the
+OS for the process id on Python 3.11), a pause and a resume of reading, and on the way out
+another dict, an `Event.wait()` and uvicorn's checks. After `open()`, frames go into a
+deque the gateway's reader takes from (`receive_text`, None once the connection is gone),
+and `send_text` frames and writes an answer at once. Reading pauses only when
+`DIRECT_BACKLOG` frames wait unread, so a station that floods is still held back by TCP.
+Closing still goes through ASGI `send`. Measured in benchmarks/README.md.
+
 Tied to uvicorn's `WebSocketsSansIOProtocol` internals (`conn`, `transport`, `scope`,
-`handle_pong`); `tests/gateway/test_ping_probe.py` fails if an upgrade breaks them. On
-another ASGI server the extension is missing and diagnostics falls back to the heartbeat
-deadline alone.
+`queue`, `handle_pong`, `send_receive_event_to_app`); `tests/integration/test_ping_probe.py`
+and `tests/integration/test_direct_transport.py` fail if an upgrade breaks them. On another
+ASGI server the extensions are missing: diagnostics falls back to the heartbeat deadline
+alone, and the gateway reads and writes through plain ASGI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 PING_EXTENSION = "evcsms.ping"
+DIRECT_EXTENSION = "evcsms.direct"
+DIRECT_BACKLOG = 4  # unread frames before reading pauses
 _PREFIX = b"evcs"
+
+
+class _DirectQueue:
+    """Stands in for uvicorn's ASGI receive queue once the direct path is open: uvicorn
+    still reports a disconnect through `queue.put_nowait`, and this hands it to the reader."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: ProbingWebSocketProtocol) -> None:
+        self._protocol = protocol
+
+    def put_nowait(self, event: dict[str, Any]) -> None:
+        if event["type"] == "websocket.disconnect":
+            self._protocol._gone()  # noqa: SLF001
+
+    def empty(self) -> bool:
+        return True
 
 
 class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._probes: dict[bytes, asyncio.Future[None]] = {}
+        self._inbox: deque[str] | None = None  # None: frames go through ASGI receive
+        self._reader: asyncio.Future[None] | None = None
+        self._closed = False
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:  # None: the handshake was refused
             scope["extensions"][PING_EXTENSION] = {"ping": self.ping, "drop": self.drop}
+            scope["extensions"][DIRECT_EXTENSION] = {"open": self.open_direct}
+
+    # -- the direct path -------------------------------------------------------------------
+
+    def open_direct(self) -> tuple[Any, Any]:
+        """Switch an accepted connection to the direct path: (receive_text, send_text).
+        Frames and a disconnect that reached the ASGI queue before the switch come first."""
+        if not self.handshake_complete or self.initial_response is not None:
+            raise RuntimeError("the direct path needs an accepted WebSocket")
+        inbox: deque[str] = deque()
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            if event["type"] == "websocket.receive":
+                inbox.append(_text_of(event))
+            elif event["type"] == "websocket.disconnect":
+                self._closed = True
+        self._inbox = inbox
+        self.queue = _DirectQueue(self)  # type: ignore[assignment]
+        if self.read_paused and len(inbox) < DIRECT_BACKLOG:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return self.receive_text, self.send_text
+
+    async def receive_text(self) -> str | None:
+        """The next frame's text, or None once the connection is gone."""
+        inbox = self._inbox
+        assert inbox is not None, "open_direct() first"
+        while not inbox:
+            if self._closed:
+                return None
+            self._reader = self.loop.create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        text = inbox.popleft()
+        if self.read_paused and len(inbox) < DIRECT_BACKLOG and not self._closed:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return text
+
+    async def send_text(self, text: str) -> None:
+        """Frame `text` and write it; ClientDisconnected once the connection is closing."""
+        if not self.writable.is_set():
+            await self.writable.wait()
+        if self.disconnected or self.close_sent:
+            raise ClientDisconnected
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            raise ClientDisconnected from None
+        self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def send_receive_event_to_app(self) -> None:
+        inbox = self._inbox
+        if inbox is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:  # as uvicorn: past our close, frames are dropped
+            return
+        if self.curr_msg_data_type == "text":
+            try:
+                inbox.append(data.decode())
+            except UnicodeDecodeError:
+                self.logger.info("invalid UTF-8 in a text frame; closing with 1007")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            inbox.append(data.decode("utf-8", errors="replace"))
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+        if len(inbox) >= DIRECT_BACKLOG and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _gone(self) -> None:
+        self._closed = True
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
 
     async def ping(self, timeout_s: float) -> float | None:
         """Send a ping; the round trip in seconds, or None without a pong in `timeout_s`."""
@@ -79,3 +198,10 @@ class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
             super().handle_pong(event)
         elif not answered.done():
             answered.set_result(None)
+
+
+def _text_of(event: Any) -> str:
+    text = event.get("text")
+    if text is None:
+        text = (event.get("bytes") or b"").decode("utf-8", errors="replace")
+    return str(text)
