@@ -36,7 +36,7 @@ from evcsms.domain.metering import REGISTER, AnomalyKind, MeterAnomaly
 from evcsms.domain.model import SessionStatus
 from evcsms.services.incidents import IncidentService
 from evcsms.services.meter_store import stored_samples
-from evcsms.services.periodic import Listeners, Pacer, Periodic
+from evcsms.services.periodic import Coalescer, Listeners, Pacer, Periodic
 from evcsms.services.thresholds import ThresholdService
 from evcsms.storage import tables as t
 
@@ -59,6 +59,11 @@ _METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_current", "over_
                 "frozen_register")
 
 
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    """`keys` in IN lists of at most `size` (SQLite's bound-parameter limit)."""
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
 class DiagnosticsService:
     def __init__(self, engine: AsyncEngine, bus: Bus, clock: Clock, incidents: IncidentService,
                  thresholds: ThresholdService, *, heartbeat_interval: int,
@@ -79,6 +84,11 @@ class DiagnosticsService:
         # `heartbeat_misses` intervals, however short the interval is set.
         sweep_interval = min(sweep_interval, max(5.0, heartbeat_interval / 4))
         self._loop = Periodic("diagnostics-sweep", sweep_interval, self.sweep)
+        # connections and boots come in storms (a node restarts, a site's link comes back):
+        # checked in batches, a few queries per batch (see `Coalescer`)
+        self._boots = Coalescer("diagnostics-boots", self._check_boots)
+        self._reconnects = Coalescer("diagnostics-reconnects", self._clear_offline)
+        self._disconnects = Coalescer("diagnostics-disconnects", self._check_flapping)
 
     async def start(self) -> None:
         await self._listeners.start([
@@ -93,6 +103,13 @@ class DiagnosticsService:
     async def close(self) -> None:
         await self._listeners.close()
         await self._loop.close()
+        for batched in (self._boots, self._reconnects, self._disconnects):
+            await batched.close()
+
+    async def settled(self) -> None:
+        """Return once the connection and boot checks of every event so far are done."""
+        for batched in (self._boots, self._reconnects, self._disconnects):
+            await batched.idle()
 
     # -- event rules ------------------------------------------------------------------------
 
@@ -105,32 +122,54 @@ class DiagnosticsService:
             await self._incidents.report(m["station_id"], finding)
 
     async def _on_connection(self, m: dict[str, Any]) -> None:
-        station = m["station_id"]
         if m["connected"]:
-            await self._incidents.clear(f"offline:{station}", f"{station} reconnected")
-            return
-        now = self._clock.now()
-        th = await self._thresholds.for_station(station)
-        async with self._engine.connect() as conn:
-            drops = list((await conn.execute(select(t.StatusChange.at).where(
-                t.StatusChange.station_id == station, t.StatusChange.source == "connection",
-                t.StatusChange.state == "offline",
-                t.StatusChange.at >= now - th.flap_window))).scalars())
-        finding = faults.flapping(station, drops, now, th)
-        if finding is not None:
-            await self._incidents.report(station, finding)
+            self._reconnects.add(m["station_id"])
+        else:
+            self._disconnects.add(m["station_id"])
 
     async def _on_boot(self, m: dict[str, Any]) -> None:
-        station = m["station_id"]
+        self._boots.add(m["station_id"])
+
+    async def _clear_offline(self, stations: list[str]) -> None:
+        """Resolve the offline incidents of stations that are back (one query finds them)."""
+        for key in await self._incidents.open_keys([f"offline:{s}" for s in stations]):
+            station = key.removeprefix("offline:")
+            await self._incidents.clear(key, f"{station} reconnected", exact=True)
+
+    async def _check_flapping(self, stations: list[str]) -> None:
         now = self._clock.now()
-        th = await self._thresholds.for_station(station)
+        ths = await self._thresholds.for_stations(stations)
+        since = now - max(th.flap_window for th in ths.values())
+        drops: dict[str, list[datetime]] = {s: [] for s in stations}
         async with self._engine.connect() as conn:
-            boots = list((await conn.execute(select(t.StationEvent.timestamp).where(
-                t.StationEvent.station_id == station, t.StationEvent.kind == "boot",
-                t.StationEvent.timestamp >= now - th.reboot_window))).scalars())
-        finding = faults.repeated_reboots(station, boots, now, th)
-        if finding is not None:
-            await self._incidents.report(station, finding)
+            for chunk in _chunks(stations):
+                for station, at in await conn.execute(select(
+                        t.StatusChange.station_id, t.StatusChange.at).where(
+                        t.StatusChange.station_id.in_(chunk),
+                        t.StatusChange.source == "connection",
+                        t.StatusChange.state == "offline", t.StatusChange.at >= since)):
+                    drops[station].append(at)
+        for station in stations:
+            finding = faults.flapping(station, drops[station], now, ths[station])
+            if finding is not None:
+                await self._incidents.report(station, finding)
+
+    async def _check_boots(self, stations: list[str]) -> None:
+        now = self._clock.now()
+        ths = await self._thresholds.for_stations(stations)
+        since = now - max(th.reboot_window for th in ths.values())
+        boots: dict[str, list[datetime]] = {s: [] for s in stations}
+        async with self._engine.connect() as conn:
+            for chunk in _chunks(stations):
+                for station, at in await conn.execute(select(
+                        t.StationEvent.station_id, t.StationEvent.timestamp).where(
+                        t.StationEvent.station_id.in_(chunk), t.StationEvent.kind == "boot",
+                        t.StationEvent.timestamp >= since)):
+                    boots[station].append(at)
+        for station in stations:
+            finding = faults.repeated_reboots(station, boots[station], now, ths[station])
+            if finding is not None:
+                await self._incidents.report(station, finding)
 
     async def _on_notify_event(self, m: dict[str, Any]) -> None:
         station = m["station_id"]
@@ -223,7 +262,8 @@ class DiagnosticsService:
             elif faults.probe_due(True, seen, now, self._heartbeat, th):
                 probes.append(s)
             elif s.id in offline_open:
-                await self._incidents.clear(f"offline:{s.id}", f"{s.id} is heard from again")
+                await self._incidents.clear(f"offline:{s.id}", f"{s.id} is heard from again",
+                                            exact=True)
         answers = await asyncio.gather(*(self.probe(s.id) for s in probes))
         for s, answered in zip(probes, answers, strict=True):
             finding = faults.offline(s.id, answered != "gone", s.last_seen_at, now,
@@ -232,7 +272,8 @@ class DiagnosticsService:
             if finding is not None:
                 findings.append((s.id, finding))
             elif s.id in offline_open:
-                await self._incidents.clear(f"offline:{s.id}", f"{s.id} answered a ping")
+                await self._incidents.clear(f"offline:{s.id}", f"{s.id} answered a ping",
+                                            exact=True)
         for station, finding in findings:
             await self._incidents.report(station, finding)
         return len(findings)

@@ -60,6 +60,16 @@ class IncidentService:
                 "severity": finding.severity.value, "message": finding.message})
         return incident_id
 
+    async def open_keys(self, keys: list[str]) -> set[str]:
+        """Which of `keys` name an open (or acknowledged) incident, in one query per 500."""
+        found: set[str] = set()
+        async with self._engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                found.update((await conn.execute(select(t.Incident.key).where(
+                    t.Incident.key.in_(keys[start:start + 500]),
+                    t.Incident.status.in_(OPEN)))).scalars())
+        return found
+
     async def clear(self, key_prefix: str, reason: str, *, exact: bool = False) -> list[int]:
         """Resolve every open incident whose key starts with `key_prefix` (is it, with
         `exact`): its cause is gone.

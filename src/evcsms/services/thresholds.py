@@ -22,6 +22,8 @@ from evcsms.storage import tables as t
 from evcsms.storage.dialect import insert
 from evcsms.storage.writer import BatchWriter
 
+_IN_CHUNK = 500  # ids per IN list (SQLite allows 32,766 bound parameters)
+
 
 def check_scope(scope: str, scope_id: str) -> str:
     if scope not in th.SCOPES:
@@ -63,6 +65,21 @@ class ThresholdService:
     async def for_station(self, station_id: str) -> Thresholds:
         site, model = await self._placement(station_id)
         return (await self.book()).for_station(station_id, site, model)
+
+    async def for_stations(self, station_ids: list[str]) -> dict[str, Thresholds]:
+        """`for_station` for many stations in one query (an unknown one gets the defaults
+        and whatever its own scope sets)."""
+        placements: dict[str, tuple[str | None, str | None]] = {}
+        async with self._engine.connect() as conn:
+            for start in range(0, len(station_ids), _IN_CHUNK):
+                chunk = station_ids[start:start + _IN_CHUNK]
+                for row in await conn.execute(select(
+                        t.Station.id, t.Station.site_id, t.Station.model).where(
+                        t.Station.id.in_(chunk))):
+                    placements[row.id] = (row.site_id, row.model)
+        book = await self.book()
+        return {sid: book.for_station(sid, *placements.get(sid, (None, None)))
+                for sid in station_ids}
 
     async def effective(self, station_id: str) -> tuple[Thresholds, dict[str, str]]:
         """The station's thresholds and which scope each value comes from."""
