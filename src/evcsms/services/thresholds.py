@@ -46,9 +46,14 @@ class ThresholdService:
         self._ttl = ttl
         self._book: th.ThresholdBook | None = None
         self._loaded = 0.0
+        self._changes = 0  # changes made through this service (see `book`)
 
     async def book(self) -> th.ThresholdBook:
-        if self._book is None or time.monotonic() - self._loaded > self._ttl:
+        """Every scope's thresholds, read again at most `ttl` s after the last read. A read
+        that overlapped a change made here is not kept (it may predate the change; kept, it
+        would hide the change for `ttl` s): it is read again."""
+        while self._book is None or time.monotonic() - self._loaded > self._ttl:
+            changes = self._changes
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(select(
                     t.FaultThresholds.scope, t.FaultThresholds.scope_id,
@@ -59,7 +64,8 @@ class ThresholdService:
                     layers[(scope, scope_id)] = th.parse(values)
                 except th.ThresholdError:  # stored by a newer release; ignore what we can't read
                     continue
-            self._book, self._loaded = th.ThresholdBook(layers), time.monotonic()
+            if changes == self._changes:
+                self._book, self._loaded = th.ThresholdBook(layers), time.monotonic()
         return self._book
 
     async def for_station(self, station_id: str) -> Thresholds:
@@ -120,6 +126,7 @@ class ThresholdService:
 
         row = await self._writer.submit(op, "thresholds-set")
         self._book = None
+        self._changes += 1
         return row
 
     async def delete(self, scope: str, scope_id: str) -> None:
@@ -133,6 +140,7 @@ class ThresholdService:
         if not await self._writer.submit(op, "thresholds-delete"):
             raise NotFoundError(f"no thresholds are set for {scope} {scope_id!r}".replace(" ''", ""))
         self._book = None
+        self._changes += 1
 
     async def list(self) -> builtins.list[Any]:
         async with self._engine.connect() as conn:
