@@ -40,15 +40,16 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(services: Services, settings: Settings) -> AsyncIterator[Running]:
-    """Serve `services` on a free loopback port for the duration of the block."""
+async def running(services: Services, settings: Settings, **config: Any) -> AsyncIterator[Running]:
+    """Serve `services` on a free loopback port for the duration of the block (`config`:
+    uvicorn options over `uvicorn_config`'s, e.g. another `ws` protocol)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port, "call_timeout": 3.0})
     app = build_app(services, settings)
-    server = uvicorn.Server(uvicorn_config(app, settings, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, settings, **({"log_level": "warning"} | config)))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

@@ -5,22 +5,15 @@ with 1007, binary frames read as text, and the same answers through plain ASGI."
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 
-from evcsms.bootstrap import build_app, uvicorn_config
 from evcsms.gateway.server import OcppGateway
 from evcsms.gateway.session import StationSession
 from evcsms.gateway.transport import DIRECT_BACKLOG, ProbingWebSocketProtocol
-from evcsms.services.container import Services
-from evcsms.settings import Settings
-from tests.integration.conftest import Running, open_station, rpc
+from tests.integration.conftest import open_station, rpc, running
 
 pytestmark = pytest.mark.slow
 
@@ -137,36 +130,11 @@ async def test_a_station_that_goes_away_mid_backlog_is_detached(server, services
     assert not (await services.stations.get("CP1"))[0].connected
 
 
-@contextlib.asynccontextmanager
-async def _plain_uvicorn(services: Services, settings: Settings) -> AsyncIterator[Running]:
-    """The node on uvicorn's own sans-I/O protocol: no evcsms extensions, plain ASGI."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    settings = settings.model_copy(update={"port": port, "call_timeout": 3.0})
-    app = build_app(services, settings)
-    config = uvicorn_config(app, settings, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        yield Running("127.0.0.1", port, services, app, settings)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        if app.gateway is not None:
-            await app.gateway.registry.close_all()
-        sock.close()
-
-
 async def test_plain_asgi_serves_the_same_frames(services, settings):
     await services.stations.create("CP1", password=None)
-    async with _plain_uvicorn(services, settings) as node, await open_station(node, "CP1") as ws:
+    # uvicorn's own sans-I/O protocol: no evcsms extensions, plain ASGI
+    async with running(services, settings, ws="websockets-sansio") as node, \
+            await open_station(node, "CP1") as ws:
         assert (await rpc(ws, BOOT))[2]["status"] == "Accepted"
         session = await _session(node.app.gateway, "CP1")
         assert not isinstance(getattr(session._send_text, "__self__", None),  # noqa: SLF001
