@@ -36,6 +36,19 @@ def _protocol(session: StationSession) -> ProbingWebSocketProtocol:
     return owner
 
 
+def _hold(session: StationSession) -> asyncio.Event:
+    """From now on the session serves each frame only once the returned event is set."""
+    gate = asyncio.Event()
+    served = session.on_text
+
+    async def held(text: str) -> None:
+        await gate.wait()
+        await served(text)
+
+    session.on_text = held  # type: ignore[method-assign]
+    return gate
+
+
 async def test_frames_go_through_the_direct_path_in_order(server, services):
     await services.stations.create("CP1", password=None)
     async with await open_station(server, "CP1") as ws:
@@ -55,14 +68,7 @@ async def test_a_backlog_pauses_reading_and_is_served_once_the_station_is_free(s
         await rpc(ws, BOOT)
         session = await _session(server.app.gateway, "CP1")
         proto = _protocol(session)
-        gate = asyncio.Event()
-        served = session.on_text
-
-        async def held(text: str) -> None:  # the station's first frame takes long to serve
-            await gate.wait()
-            await served(text)
-
-        session.on_text = held  # type: ignore[method-assign]
+        gate = _hold(session)  # the station's first frame takes long to serve
         for i in range(40):
             await ws.send(orjson.dumps([2, f"h{i}", "Heartbeat", {}]).decode())
         await asyncio.sleep(0.3)
@@ -108,14 +114,7 @@ async def test_a_station_that_goes_away_mid_backlog_is_detached(server, services
     ws = await open_station(server, "CP1")
     await rpc(ws, BOOT)
     session = await _session(server.app.gateway, "CP1")
-    gate = asyncio.Event()
-    served = session.on_text
-
-    async def held(text: str) -> None:
-        await gate.wait()
-        await served(text)
-
-    session.on_text = held  # type: ignore[method-assign]
+    gate = _hold(session)
     for i in range(3):
         await ws.send(orjson.dumps([2, f"h{i}", "Heartbeat", {}]).decode())
     await asyncio.sleep(0.1)

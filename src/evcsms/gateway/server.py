@@ -35,7 +35,7 @@ from evcsms.gateway import commands
 from evcsms.gateway.admission import GateFullError, HandshakeGate
 from evcsms.gateway.registry import Registry
 from evcsms.gateway.session import StationSession
-from evcsms.gateway.transport import DIRECT_EXTENSION, PING_EXTENSION
+from evcsms.gateway.transport import DIRECT_EXTENSION, PING_EXTENSION, text_of
 from evcsms.protocol.context import StationContext
 from evcsms.services.container import Services
 from evcsms.services.stations import Admission, Handshake
@@ -260,13 +260,8 @@ async def _asgi_receive_text(receive: Any) -> str | None:
         kind = message["type"]
         if kind == "websocket.disconnect":
             return None
-        if kind != "websocket.receive":
-            continue
-        text = message.get("text")
-        if text is None:
-            raw = message.get("bytes") or b""
-            text = raw.decode("utf-8", errors="replace")
-        return str(text)
+        if kind == "websocket.receive":
+            return text_of(message)
 
 
 async def _wait_unless_gone(ticket: asyncio.Future[None], receive: Any) -> bool:

@@ -54,9 +54,6 @@ class _DirectQueue:
         if event["type"] == "websocket.disconnect":
             self._protocol._gone()  # noqa: SLF001
 
-    def empty(self) -> bool:
-        return True
-
 
 class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -84,7 +81,7 @@ class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
         while not self.queue.empty():
             event = self.queue.get_nowait()
             if event["type"] == "websocket.receive":
-                inbox.append(_text_of(event))
+                inbox.append(text_of(event))
             elif event["type"] == "websocket.disconnect":
                 self._closed = True
         self._inbox = inbox
@@ -200,7 +197,9 @@ class ProbingWebSocketProtocol(WebSocketsSansIOProtocol):
             answered.set_result(None)
 
 
-def _text_of(event: Any) -> str:
+def text_of(event: Any) -> str:
+    """The text of an ASGI `websocket.receive` event (a binary frame decoded as UTF-8, with
+    replacement characters for bad bytes)."""
     text = event.get("text")
     if text is None:
         text = (event.get("bytes") or b"").decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,7 @@ from evcsms.services.meter_store import stored_samples
 from evcsms.services.periodic import Coalescer, Listeners, Pacer, Periodic
 from evcsms.services.thresholds import ThresholdService
 from evcsms.storage import tables as t
+from evcsms.storage.dialect import in_lists
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,6 @@ _PACE_S = 0.001
 _WINDOWED = frozenset({"Energy.Active.Import.Register", "Power.Active.Import"})
 _METER_KINDS = ("voltage_out_of_band", "phase_imbalance", "over_current", "over_temperature",
                 "frozen_register")
-
-
-def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
-    """`keys` in IN lists of at most `size` (SQLite's bound-parameter limit)."""
-    return [keys[i:i + size] for i in range(0, len(keys), size)]
 
 
 class DiagnosticsService:
@@ -137,37 +134,35 @@ class DiagnosticsService:
             await self._incidents.clear(key, f"{station} reconnected", exact=True)
 
     async def _check_flapping(self, stations: list[str]) -> None:
-        now = self._clock.now()
-        ths = await self._thresholds.for_stations(stations)
-        since = now - max(th.flap_window for th in ths.values())
-        drops: dict[str, list[datetime]] = {s: [] for s in stations}
-        async with self._engine.connect() as conn:
-            for chunk in _chunks(stations):
-                for station, at in await conn.execute(select(
-                        t.StatusChange.station_id, t.StatusChange.at).where(
-                        t.StatusChange.station_id.in_(chunk),
-                        t.StatusChange.source == "connection",
-                        t.StatusChange.state == "offline", t.StatusChange.at >= since)):
-                    drops[station].append(at)
-        for station in stations:
-            finding = faults.flapping(station, drops[station], now, ths[station])
-            if finding is not None:
-                await self._incidents.report(station, finding)
+        await self._check_recent(stations, "flap_window", faults.flapping, lambda ids, since: (
+            select(t.StatusChange.station_id, t.StatusChange.at).where(
+                t.StatusChange.station_id.in_(ids), t.StatusChange.source == "connection",
+                t.StatusChange.state == "offline", t.StatusChange.at >= since)))
 
     async def _check_boots(self, stations: list[str]) -> None:
+        await self._check_recent(stations, "reboot_window", faults.repeated_reboots,
+                                 lambda ids, since: (
+            select(t.StationEvent.station_id, t.StationEvent.timestamp).where(
+                t.StationEvent.station_id.in_(ids), t.StationEvent.kind == "boot",
+                t.StationEvent.timestamp >= since)))
+
+    async def _check_recent(
+        self, stations: list[str], window: str,
+        rule: Callable[[str, list[datetime], datetime, faults.Thresholds], faults.Finding | None],
+        query: Callable[[list[str], datetime], Any],
+    ) -> None:
+        """Run `rule` for each station over the times `query` finds (station id, time rows)
+        since the widest of the stations' `window`s; report what it finds."""
         now = self._clock.now()
-        ths = await self._thresholds.for_stations(stations)
-        since = now - max(th.reboot_window for th in ths.values())
-        boots: dict[str, list[datetime]] = {s: [] for s in stations}
+        limits = await self._thresholds.for_stations(stations)
+        since = now - max(getattr(th, window) for th in limits.values())
+        times: dict[str, list[datetime]] = {s: [] for s in stations}
         async with self._engine.connect() as conn:
-            for chunk in _chunks(stations):
-                for station, at in await conn.execute(select(
-                        t.StationEvent.station_id, t.StationEvent.timestamp).where(
-                        t.StationEvent.station_id.in_(chunk), t.StationEvent.kind == "boot",
-                        t.StationEvent.timestamp >= since)):
-                    boots[station].append(at)
+            for ids in in_lists(stations):
+                for station, at in await conn.execute(query(ids, since)):
+                    times[station].append(at)
         for station in stations:
-            finding = faults.repeated_reboots(station, boots[station], now, ths[station])
+            finding = rule(station, times[station], now, limits[station])
             if finding is not None:
                 await self._incidents.report(station, finding)
 

@@ -21,6 +21,7 @@ from evcsms.domain.clock import Clock
 from evcsms.domain.faults import Finding
 from evcsms.services.errors import ConflictError, NotFoundError
 from evcsms.storage import tables as t
+from evcsms.storage.dialect import in_lists
 from evcsms.storage.writer import BatchWriter
 
 OPEN = ("open", "acknowledged")
@@ -61,12 +62,12 @@ class IncidentService:
         return incident_id
 
     async def open_keys(self, keys: list[str]) -> set[str]:
-        """Which of `keys` name an open (or acknowledged) incident, in one query per 500."""
+        """Which of `keys` name an open (or acknowledged) incident (a query per IN list)."""
         found: set[str] = set()
         async with self._engine.connect() as conn:
-            for start in range(0, len(keys), 500):
+            for chunk in in_lists(keys):
                 found.update((await conn.execute(select(t.Incident.key).where(
-                    t.Incident.key.in_(keys[start:start + 500]),
+                    t.Incident.key.in_(chunk),
                     t.Incident.status.in_(OPEN)))).scalars())
         return found
 

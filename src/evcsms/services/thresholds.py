@@ -19,10 +19,8 @@ from evcsms.domain.clock import Clock
 from evcsms.domain.faults import Thresholds
 from evcsms.services.errors import InvalidInputError, NotFoundError
 from evcsms.storage import tables as t
-from evcsms.storage.dialect import insert
+from evcsms.storage.dialect import in_lists, insert
 from evcsms.storage.writer import BatchWriter
-
-_IN_CHUNK = 500  # ids per IN list (SQLite allows 32,766 bound parameters)
 
 
 def check_scope(scope: str, scope_id: str) -> str:
@@ -77,8 +75,7 @@ class ThresholdService:
         and whatever its own scope sets)."""
         placements: dict[str, tuple[str | None, str | None]] = {}
         async with self._engine.connect() as conn:
-            for start in range(0, len(station_ids), _IN_CHUNK):
-                chunk = station_ids[start:start + _IN_CHUNK]
+            for chunk in in_lists(station_ids):
                 for row in await conn.execute(select(
                         t.Station.id, t.Station.site_id, t.Station.model).where(
                         t.Station.id.in_(chunk))):

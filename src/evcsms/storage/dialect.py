@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+K = TypeVar("K")
+IN_LIST = 500  # values per IN list: well inside SQLite's bound-parameter limit (32,766)
+
+
+def in_lists(keys: Sequence[K], size: int = IN_LIST) -> list[list[K]]:
+    """`keys` cut into IN lists of at most `size`."""
+    return [list(keys[i:i + size]) for i in range(0, len(keys), size)]
 
 
 def insert(connection: AsyncConnection, table: Any) -> Any:
